@@ -1,0 +1,1 @@
+//! Benchmarks only: see `framing.rs` and `side-by-side.py`.

@@ -1,0 +1,158 @@
+//! The session end to end without I/O: bytes in, QEMU's reply bytes out.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use qapi_core::{register_core_commands, DispatchConfig, Dispatcher, QapiError, Registry, Session};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SleepArgs {
+    ms: u64,
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::new("10.1.0");
+    register_core_commands(&mut r);
+    r.register("test-sleep", |a: SleepArgs| {
+        std::thread::sleep(Duration::from_millis(a.ms));
+        Ok::<_, QapiError>(a.ms)
+    });
+    r.register("test-quiet", |_: qga_protocol::schema::NoArgs| {
+        Ok::<_, QapiError>(qga_protocol::schema::Empty {})
+    })
+    .no_success_response();
+    r.register("test-fail", |_: qga_protocol::schema::NoArgs| {
+        Err::<(), _>(QapiError::generic("it failed"))
+    });
+    r
+}
+
+fn session_with(registry: Registry, deadline: Option<Duration>) -> Session {
+    Session::new(Dispatcher::new(
+        Arc::new(registry),
+        DispatchConfig {
+            deadline,
+            interrupt: None,
+        },
+    ))
+}
+
+fn run(session: &mut Session, input: &[u8]) -> String {
+    let mut out = Vec::new();
+    let mut flushed = Vec::new();
+    session.feed(input, &mut out, &mut |o: &mut Vec<u8>| flushed.append(o));
+    flushed.extend_from_slice(&out);
+    String::from_utf8_lossy(&flushed).replace('\u{fffd}', "<FF>")
+}
+
+#[test]
+fn answers_like_qemu() {
+    let mut s = session_with(registry(), None);
+    let cases: &[(&[u8], &str)] = &[
+        (b"\xff", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}\n"),
+        (b"{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":123}}", "<FF>{\"return\": 123}\n"),
+        (b"{\"execute\":\"guest-sync\",\"arguments\":{\"id\":-5}}", "{\"return\": -5}\n"),
+        (b"{\"execute\":\"guest-ping\",\"id\":\"abc\"}", "{\"return\": {}, \"id\": \"abc\"}\n"),
+        (
+            b"{\"execute\":\"nope\",\"id\":5}",
+            "{\"id\": 5, \"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command nope has not been found\"}}\n",
+        ),
+        (
+            b"{\"execute\":\"guest-sync\",\"arguments\":{\"id\":1,\"x\":2}}",
+            "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'x' is unexpected\"}}\n",
+        ),
+        (
+            b"{\"execute\":\"guest-sync-delimited\"}",
+            "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'id' is missing\"}}\n",
+        ),
+        (b"{\"execute\":\"test-quiet\"}", ""),
+        (
+            b"{\"execute\":\"test-fail\",\"id\":[1]}",
+            "{\"id\": [1], \"error\": {\"class\": \"GenericError\", \"desc\": \"it failed\"}}\n",
+        ),
+        (b"{\"execute\":\"test-sleep\",\"arguments\":{\"ms\":1}}", "{\"return\": 1}\n"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(
+            run(&mut s, input),
+            *expected,
+            "input {:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+#[test]
+fn guest_info_lists_commands_and_their_state() {
+    let mut r = registry();
+    r.block(["test-fail", "no-such-command"]);
+    let mut s = session_with(r, None);
+    let out = run(&mut s, b"{\"execute\":\"guest-info\"}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cmds = v["return"]["supported_commands"].as_array().unwrap();
+    assert_eq!(v["return"]["version"], "10.1.0");
+    assert_eq!(cmds.len(), 7);
+    let find = |n: &str| cmds.iter().find(|c| c["name"] == n).unwrap().clone();
+    assert_eq!(find("test-fail")["enabled"], false);
+    assert_eq!(find("test-quiet")["success-response"], false);
+    assert_eq!(find("guest-ping")["enabled"], true);
+    assert_eq!(
+        run(&mut s, b"{\"execute\":\"test-fail\"}"),
+        "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Command test-fail has been disabled\"}}\n"
+    );
+}
+
+#[test]
+fn allow_list_and_frozen_state_disable_with_reasons() {
+    let mut r = registry();
+    r.allow_only(["guest-ping", "guest-info"]);
+    let registry = Arc::new(r);
+    let mut s = Session::new(Dispatcher::new(Arc::clone(&registry), DispatchConfig::default()));
+    assert_eq!(
+        run(&mut s, b"{\"execute\":\"guest-sync\",\"arguments\":{\"id\":1}}"),
+        "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Command guest-sync has been disabled: the command is not allowed\"}}\n"
+    );
+    registry.set_frozen(true);
+    assert_eq!(
+        run(&mut s, b"{\"execute\":\"test-sleep\",\"arguments\":{\"ms\":1}}"),
+        "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Command test-sleep has been disabled: the agent is in frozen state\"}}\n"
+    );
+    assert_eq!(run(&mut s, b"{\"execute\":\"guest-ping\"}"), "{\"return\": {}}\n");
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let mut s = session_with(registry(), None);
+    let mut input = Vec::new();
+    let mut expected = String::new();
+    for i in 0..1000 {
+        if i % 100 == 0 {
+            input.extend_from_slice(
+                format!("{{\"execute\":\"test-sleep\",\"arguments\":{{\"ms\":0}},\"id\":{i}}}").as_bytes(),
+            );
+            expected.push_str(&format!("{{\"return\": 0, \"id\": {i}}}\n"));
+        } else {
+            input.extend_from_slice(format!("{{\"execute\":\"guest-ping\",\"id\":{i}}}").as_bytes());
+            expected.push_str(&format!("{{\"return\": {{}}, \"id\": {i}}}\n"));
+        }
+    }
+    assert_eq!(run(&mut s, &input), expected);
+}
+
+#[test]
+fn an_overrunning_command_times_out_and_later_requests_are_served() {
+    let mut s = session_with(registry(), Some(Duration::from_millis(200)));
+    let out = run(
+        &mut s,
+        b"{\"execute\":\"test-sleep\",\"arguments\":{\"ms\":1500},\"id\":1}{\"execute\":\"guest-ping\",\"id\":2}\
+          {\"execute\":\"test-sleep\",\"arguments\":{\"ms\":5},\"id\":3}",
+    );
+    assert_eq!(
+        out,
+        "{\"id\": 1, \"error\": {\"class\": \"GenericError\", \"desc\": \"Command test-sleep timed out after 0.2 seconds; its result will be discarded\"}}\n\
+         {\"return\": {}, \"id\": 2}\n{\"return\": 5, \"id\": 3}\n"
+    );
+}

@@ -1,0 +1,175 @@
+//! `qemu-ga`: the guest agent binary. Only wiring: the command line, the
+//! pidfile, logging, signals and daemonizing; everything else is in the
+//! library crates.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod daemon;
+mod logging;
+mod pidfile;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use qapi_core::{DispatchConfig, Dispatcher, Registry, Session};
+use qga_commands::{full_registry, QEMU_COMPAT_VERSION};
+use qga_transport::{serve_unix, Method, StopSignal, UnixChannel};
+
+use crate::cli::{Cli, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PIDFILE, DEFAULT_STATEDIR};
+use crate::pidfile::Pidfile;
+
+fn main() -> ExitCode {
+    let cli = match Cli::parse_from_args(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    if cli.help {
+        print!("{}", cli::help_text("qemu-ga", QEMU_COMPAT_VERSION));
+        return ExitCode::SUCCESS;
+    }
+    if cli.version {
+        println!("QEMU Guest Agent {QEMU_COMPAT_VERSION}");
+        return ExitCode::SUCCESS;
+    }
+    let lists = [Cli::split_list(&cli.block_rpcs), Cli::split_list(&cli.allow_rpcs)];
+    if lists.iter().any(|l| l.iter().any(|c| c == "help")) {
+        for command in full_registry().commands() {
+            println!("{}", command.name());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let daemon_child = cli.daemonize && daemon::is_child();
+    if cli.daemonize && !daemon_child {
+        return daemon::spawn_and_wait().unwrap_or_else(|e| fail(&e));
+    }
+    match run(cli, daemon_child) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if daemon_child => {
+            daemon::report_failure(&e);
+            log::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("qemu-ga: {error:#}");
+    ExitCode::FAILURE
+}
+
+/// Bad options: one line, a hint, exit 1 (as QEMU's qemu-ga).
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    eprintln!("qemu-ga: {}", first.trim_start_matches("error: "));
+    eprintln!("Try 'qemu-ga --help' for more information.");
+    ExitCode::FAILURE
+}
+
+/// `path` made absolute against the starting directory, since a daemon
+/// changes to `/`.
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    if path.is_absolute() {
+        Ok(path.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()
+            .context("cannot read the current directory")?
+            .join(path))
+    }
+}
+
+fn build_registry(cli: &Cli) -> anyhow::Result<Registry> {
+    let mut registry = full_registry();
+    let blocked = Cli::split_list(&cli.block_rpcs);
+    let allowed = Cli::split_list(&cli.allow_rpcs);
+    if !blocked.is_empty() && !allowed.is_empty() {
+        bail!("--allow-rpcs and --block-rpcs cannot be used together");
+    }
+    registry.block(&blocked);
+    if !allowed.is_empty() {
+        registry.allow_only(&allowed);
+    }
+    Ok(registry)
+}
+
+fn register_signals(stop: &StopSignal) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(stop.flag())).context("cannot handle signals")?;
+        let wake = stop
+            .wake_fd()
+            .try_clone_to_owned()
+            .context("cannot handle signals")?;
+        signal_hook::low_level::pipe::register(signal, wake).context("cannot handle signals")?;
+    }
+    Ok(())
+}
+
+fn run(cli: Cli, daemon_child: bool) -> anyhow::Result<()> {
+    if daemon_child {
+        daemon::detach()?;
+    }
+    if cli.dump_conf {
+        bail!("--dump-conf is not available yet in this version");
+    }
+    if let Some(config) = &cli.config {
+        bail!(
+            "configuration files are not supported yet in this version ({})",
+            config.display()
+        );
+    }
+    let method: Method = cli.method.as_deref().unwrap_or("virtio-serial").parse()?;
+    if method != Method::UnixListen {
+        bail!("channel method {method} is not available yet in this version; use -m unix-listen");
+    }
+    let Some(path) = cli
+        .path
+        .clone()
+        .or_else(|| method.default_path().map(PathBuf::from))
+    else {
+        bail!("must specify a path for this channel");
+    };
+    let path = absolute(&path)?;
+    let statedir = absolute(cli.statedir.as_deref().unwrap_or(Path::new(DEFAULT_STATEDIR)))?;
+    if !statedir.is_dir() {
+        bail!("state directory {} does not exist", statedir.display());
+    }
+    let logfile = cli.logfile.as_deref().map(absolute).transpose()?;
+    logging::init(cli.verbose, logfile.as_deref())?;
+
+    let registry = build_registry(&cli)?;
+    let stop = StopSignal::new().context("cannot create the stop pipe")?;
+    register_signals(&stop)?;
+
+    let _pidfile = if daemon_child {
+        let pidfile = absolute(cli.pidfile.as_deref().unwrap_or(Path::new(DEFAULT_PIDFILE)))?;
+        Some(Pidfile::acquire(&pidfile)?)
+    } else {
+        None
+    };
+    let channel = UnixChannel::bind(&path)?;
+    if daemon_child {
+        daemon::report_ready()?;
+    }
+    log::info!("serving on {} ({method})", path.display());
+
+    let deadline = match cli.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT) {
+        0 => None,
+        secs => Some(Duration::from_secs(secs)),
+    };
+    let dispatcher = Dispatcher::new(
+        Arc::new(registry),
+        DispatchConfig {
+            deadline,
+            interrupt: Some(Arc::clone(stop.flag())),
+        },
+    );
+    let mut session = Session::new(dispatcher);
+    serve_unix(&channel, &mut session, &stop).context("serving the channel failed")?;
+    log::info!("stopping");
+    Ok(())
+}

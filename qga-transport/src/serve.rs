@@ -1,0 +1,161 @@
+//! The serving loop: wait for a host, read its bytes, hand them to the
+//! session, write the replies back, and start over when the host goes.
+
+use std::os::fd::{AsFd, BorrowedFd};
+
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::io::{self, Errno};
+
+use crate::stop::StopSignal;
+use crate::unix::UnixChannel;
+
+/// How much is read from the channel at a time.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// What serves one host connection: fed the bytes the host sends, it puts
+/// its replies in `out`, calling `flush` on them first whenever it is about
+/// to do something slow.
+pub trait Service {
+    /// Handles bytes from the host.
+    fn input(&mut self, input: &[u8], out: &mut Vec<u8>, flush: &mut dyn FnMut(&mut Vec<u8>));
+    /// The host went away; partial input is to be forgotten.
+    fn disconnected(&mut self);
+}
+
+impl Service for qapi_core::Session {
+    fn input(&mut self, input: &[u8], out: &mut Vec<u8>, flush: &mut dyn FnMut(&mut Vec<u8>)) {
+        self.feed(input, out, flush);
+    }
+
+    fn disconnected(&mut self) {
+        self.reset();
+    }
+}
+
+/// What woke a wait.
+enum Wake {
+    Ready,
+    Stop,
+}
+
+/// Waits until `fd` has `events` or stopping is requested.
+fn wait_for(fd: BorrowedFd<'_>, events: PollFlags, stop: &StopSignal) -> io::Result<Wake> {
+    loop {
+        if stop.is_raised() {
+            return Ok(Wake::Stop);
+        }
+        let mut fds = [
+            PollFd::from_borrowed_fd(fd, events),
+            PollFd::from_borrowed_fd(stop.poll_fd(), PollFlags::IN),
+        ];
+        match poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+        if !fds[1].revents().is_empty() || stop.is_raised() {
+            return Ok(Wake::Stop);
+        }
+        if !fds[0].revents().is_empty() {
+            return Ok(Wake::Ready);
+        }
+    }
+}
+
+/// Writes all of `data`, waiting while the channel is full. Fails if the
+/// host is gone or stopping is requested.
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8], stop: &StopSignal) -> io::Result<()> {
+    while !data.is_empty() {
+        match rustix::io::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) => {
+                if let Wake::Stop = wait_for(fd, PollFlags::OUT, stop)? {
+                    return Err(Errno::CANCELED);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The host hung up or the connection failed.
+    HungUp,
+    /// Stopping was requested.
+    Stopped,
+}
+
+/// Serves one connected, non-blocking stream until the host hangs up or
+/// stopping is requested.
+pub fn serve_connection(fd: BorrowedFd<'_>, service: &mut dyn Service, stop: &StopSignal) -> Ended {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut out = Vec::with_capacity(READ_CHUNK);
+    loop {
+        match wait_for(fd, PollFlags::IN, stop) {
+            Ok(Wake::Ready) => {}
+            Ok(Wake::Stop) => return Ended::Stopped,
+            Err(e) => {
+                log::warn!("polling the channel failed: {e}");
+                return Ended::HungUp;
+            }
+        }
+        let n = match rustix::io::read(fd, &mut buf) {
+            Ok(0) => return Ended::HungUp,
+            Ok(n) => n,
+            Err(Errno::AGAIN | Errno::INTR) => continue,
+            Err(e) => {
+                log::debug!("reading the channel failed: {e}");
+                return Ended::HungUp;
+            }
+        };
+        let mut failed = None;
+        let mut flush = |pending: &mut Vec<u8>| {
+            if failed.is_none() {
+                failed = write_all(fd, pending, stop).err();
+            }
+            pending.clear();
+        };
+        service.input(&buf[..n], &mut out, &mut flush);
+        flush(&mut out);
+        if let Some(e) = failed {
+            if stop.is_raised() {
+                return Ended::Stopped;
+            }
+            log::debug!("writing to the channel failed: {e}");
+            return Ended::HungUp;
+        }
+    }
+}
+
+/// Serves hosts connecting to a Unix socket, one at a time, until stopping
+/// is requested. The service keeps its state from one host to the next.
+pub fn serve_unix(channel: &UnixChannel, service: &mut dyn Service, stop: &StopSignal) -> io::Result<()> {
+    loop {
+        if let Wake::Stop = wait_for(channel.listener().as_fd(), PollFlags::IN, stop)? {
+            return Ok(());
+        }
+        let stream = match channel.listener().accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => {
+                log::warn!("accepting a connection failed: {e}");
+                continue;
+            }
+        };
+        if let Err(e) = stream.set_nonblocking(true) {
+            log::warn!("failed to configure the connection: {e}");
+            continue;
+        }
+        log::debug!("host connected");
+        let ended = serve_connection(stream.as_fd(), service, stop);
+        service.disconnected();
+        log::debug!("host disconnected");
+        if ended == Ended::Stopped {
+            return Ok(());
+        }
+    }
+}
