@@ -15,6 +15,7 @@
 //! | not one of an enum's values | `Parameter 'x' does not accept value 'v'` |
 //! | integer out of the type's range | `Parameter 'x' expects uint32` |
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
@@ -36,7 +37,7 @@ pub enum ArgError {
         /// Full path of the member.
         name: String,
         /// QAPI's name for the type wanted.
-        expected: &'static str,
+        expected: Cow<'static, str>,
     },
     /// A string that is not one of the enum's values.
     #[error("Parameter '{name}' does not accept value '{value}'")]
@@ -76,7 +77,7 @@ enum Pending {
     /// A value-level complaint from a `Deserialize` impl; the value's path
     /// is filled in on the way out.
     InvalidValue(String),
-    InvalidType(&'static str),
+    InvalidType(Cow<'static, str>),
     Custom(String),
 }
 
@@ -137,8 +138,13 @@ fn unexpected_text(unexpected: &de::Unexpected<'_>) -> String {
 }
 
 /// Maps serde's description of what a visitor wanted to QAPI's type name.
-fn qapi_type_name(expected: &str) -> &'static str {
-    if expected.contains("bool") {
+/// A visitor of a QAPI alternate names the alternate itself (a capitalized
+/// schema name such as `GuestFileWhence`), which QEMU prints as it is.
+fn qapi_type_name(expected: &str) -> Cow<'static, str> {
+    if expected.starts_with(|c: char| c.is_ascii_uppercase()) && !expected.contains(' ') {
+        return Cow::Owned(expected.to_string());
+    }
+    Cow::Borrowed(if expected.contains("bool") {
         "boolean"
     } else if expected.contains("string") || expected.contains("variant") || expected.contains("char") {
         "string"
@@ -150,7 +156,7 @@ fn qapi_type_name(expected: &str) -> &'static str {
         "array"
     } else {
         "object"
-    }
+    })
 }
 
 impl Error {
@@ -251,7 +257,7 @@ impl ValueDe<'_, '_> {
     fn wrong_type(&self, expected: &'static str) -> Error {
         Error::done(ArgError::InvalidType {
             name: self.path.to_string(),
-            expected,
+            expected: Cow::Borrowed(expected),
         })
     }
 

@@ -130,7 +130,7 @@ pub struct Registry {
     index: HashMap<String, usize>,
     blocked: HashSet<String>,
     allowed: Option<HashSet<String>>,
-    frozen: AtomicBool,
+    frozen: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -154,7 +154,7 @@ impl Registry {
             index: HashMap::new(),
             blocked: HashSet::new(),
             allowed: None,
-            frozen: AtomicBool::new(false),
+            frozen: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -234,6 +234,12 @@ impl Registry {
     /// [`Command::allow_while_frozen`] run.
     pub fn set_frozen(&self, frozen: bool) {
         self.frozen.store(frozen, Ordering::SeqCst);
+    }
+
+    /// The frozen state as a shared flag, for code that must stay quiet
+    /// while filesystems are frozen (the logger).
+    pub fn frozen_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.frozen)
     }
 
     /// Whether the registry is in the frozen state.

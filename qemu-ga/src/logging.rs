@@ -4,6 +4,8 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -18,8 +20,32 @@ fn level_name(level: Level) -> &'static str {
     }
 }
 
-/// Sets up logging: debug records too when `verbose`.
-pub fn init(verbose: bool, logfile: Option<&Path>) -> anyhow::Result<()> {
+/// A logger that writes nothing while `suspended` is set: filesystems are
+/// frozen and a write could block the agent (or dirty a snapshot).
+struct Suspendable {
+    inner: env_logger::Logger,
+    suspended: Arc<AtomicBool>,
+}
+
+impl log::Log for Suspendable {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        !self.suspended.load(Ordering::Relaxed) && self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            self.inner.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
+/// Sets up logging: debug records too when `verbose`; nothing is written
+/// while `suspended` is set.
+pub fn init(verbose: bool, logfile: Option<&Path>, suspended: Arc<AtomicBool>) -> anyhow::Result<()> {
     let mut builder = env_logger::Builder::new();
     builder.filter_level(if verbose {
         LevelFilter::Debug
@@ -47,5 +73,9 @@ pub fn init(verbose: bool, logfile: Option<&Path>) -> anyhow::Result<()> {
     } else {
         builder.target(env_logger::Target::Stderr);
     }
-    builder.try_init().context("failed to set up logging")
+    let inner = builder.build();
+    let level = inner.filter();
+    log::set_boxed_logger(Box::new(Suspendable { inner, suspended })).context("failed to set up logging")?;
+    log::set_max_level(level);
+    Ok(())
 }

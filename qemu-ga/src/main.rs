@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use qapi_core::{DispatchConfig, Dispatcher, Registry, Session};
-use qga_commands::{full_registry, QEMU_COMPAT_VERSION};
+use qga_commands::{full_registry, Agent, AgentConfig, QEMU_COMPAT_VERSION};
 use qga_transport::{serve_unix, Method, StopSignal, UnixChannel};
 
 use crate::cli::{Cli, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PIDFILE, DEFAULT_STATEDIR};
@@ -36,7 +36,11 @@ fn main() -> ExitCode {
     }
     let lists = [Cli::split_list(&cli.block_rpcs), Cli::split_list(&cli.allow_rpcs)];
     if lists.iter().any(|l| l.iter().any(|c| c == "help")) {
-        for command in full_registry().commands() {
+        let agent = match Agent::without_state_writes(AgentConfig::default()) {
+            Ok(agent) => Arc::new(agent),
+            Err(e) => return fail(&e.into()),
+        };
+        for command in full_registry(&agent).commands() {
             println!("{}", command.name());
         }
         return ExitCode::SUCCESS;
@@ -82,8 +86,8 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     }
 }
 
-fn build_registry(cli: &Cli) -> anyhow::Result<Registry> {
-    let mut registry = full_registry();
+fn build_registry(cli: &Cli, agent: &Arc<Agent>) -> anyhow::Result<Registry> {
+    let mut registry = full_registry(agent);
     let blocked = Cli::split_list(&cli.block_rpcs);
     let allowed = Cli::split_list(&cli.allow_rpcs);
     if !blocked.is_empty() && !allowed.is_empty() {
@@ -139,9 +143,21 @@ fn run(cli: Cli, daemon_child: bool) -> anyhow::Result<()> {
         bail!("state directory {} does not exist", statedir.display());
     }
     let logfile = cli.logfile.as_deref().map(absolute).transpose()?;
-    logging::init(cli.verbose, logfile.as_deref())?;
-
-    let registry = build_registry(&cli)?;
+    let config = AgentConfig {
+        statedir,
+        fsfreeze_hook: cli.fsfreeze_hook.as_deref().map(absolute).transpose()?,
+        // Test hooks, as QEMU's own QGA_OS_RELEASE: where the shutdown
+        // programs are, and which mount table freezing reads.
+        sbin_dir: std::env::var_os("QGA_SBIN_DIR").map_or_else(|| PathBuf::from("/sbin"), PathBuf::from),
+        mountinfo: std::env::var_os("QGA_MOUNTINFO")
+            .map_or_else(|| PathBuf::from("/proc/self/mountinfo"), PathBuf::from),
+    };
+    let agent = Arc::new(Agent::new(config).context("failed to load persistent state")?);
+    let registry = Arc::new(build_registry(&cli, &agent)?);
+    logging::init(cli.verbose, logfile.as_deref(), registry.frozen_flag())?;
+    if registry.is_frozen() {
+        eprintln!("qemu-ga: filesystems were left frozen; starting in the frozen state");
+    }
     let stop = StopSignal::new().context("cannot create the stop pipe")?;
     register_signals(&stop)?;
 
@@ -162,14 +178,23 @@ fn run(cli: Cli, daemon_child: bool) -> anyhow::Result<()> {
         secs => Some(Duration::from_secs(secs)),
     };
     let dispatcher = Dispatcher::new(
-        Arc::new(registry),
+        Arc::clone(&registry),
         DispatchConfig {
             deadline,
             interrupt: Some(Arc::clone(stop.flag())),
         },
     );
     let mut session = Session::new(dispatcher);
-    serve_unix(&channel, &mut session, &stop).context("serving the channel failed")?;
+    let served = serve_unix(&channel, &mut session, &stop).context("serving the channel failed");
+    if registry.is_frozen() {
+        // Unlike QEMU's agent, which ignores SIGTERM while frozen, thaw
+        // before exiting: an agent that is going away must not leave the
+        // guest's filesystems frozen.
+        match agent.freezer().thaw(&registry) {
+            Ok(n) => log::warn!("thawed {n} filesystems before exiting"),
+            Err(e) => log::error!("failed to thaw filesystems before exiting: {e}"),
+        }
+    }
     log::info!("stopping");
-    Ok(())
+    served
 }

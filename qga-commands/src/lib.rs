@@ -2,25 +2,182 @@
 //! [`qapi_core::Registry`].
 //!
 //! Each module serves a group of QGA commands and documents the system
-//! interfaces it uses. [`register_all`] registers every command this agent
-//! offers, in the order of QEMU's schema, so `guest-info` lists them as
-//! QEMU's agent does.
-#![forbid(unsafe_code)]
+//! interfaces it uses: [`files`] (`guest-file-*`), [`freeze`]
+//! (`guest-fsfreeze-*`), [`shutdown`] (`guest-shutdown`). [`register_all`]
+//! registers every command this agent offers, in the order of QEMU's
+//! schema, so `guest-info` lists them as QEMU's agent does.
+#![deny(unsafe_code)]
+
+mod base64_glib;
+mod error;
+pub mod files;
+pub mod freeze;
+pub mod mounts;
+pub mod run;
+pub mod shutdown;
+pub mod state;
+mod sys;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use qapi_core::Registry;
+use qga_protocol::schema::{
+    GuestFileHandleArgs, GuestFileOpenArgs, GuestFileReadArgs, GuestFileSeekArgs, GuestFileWriteArgs,
+    GuestFsfreezeFreezeListArgs, GuestShutdownArgs, NoArgs,
+};
+
+pub use error::CommandError;
+
+use crate::files::FileTable;
+use crate::freeze::Freezer;
+use crate::shutdown::ShutdownMode;
+use crate::state::{FrozenMarker, PersistentState, StateError};
 
 /// The QEMU release whose guest agent protocol this agent implements,
 /// reported by `guest-info` and `--version`.
 pub const QEMU_COMPAT_VERSION: &str = "10.1.0";
 
+/// Where the guest operations find the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// State directory (`-t`): `qga.state`, `qga.state.isfrozen`.
+    pub statedir: PathBuf,
+    /// The fsfreeze hook (`-F`), if enabled.
+    pub fsfreeze_hook: Option<PathBuf>,
+    /// Where `shutdown`, `poweroff`, `halt` and `reboot` are (`/sbin`).
+    pub sbin_dir: PathBuf,
+    /// The mount table read for freezing (`/proc/self/mountinfo`).
+    pub mountinfo: PathBuf,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            statedir: PathBuf::from("/var/run"),
+            fsfreeze_hook: None,
+            sbin_dir: PathBuf::from("/sbin"),
+            mountinfo: PathBuf::from("/proc/self/mountinfo"),
+        }
+    }
+}
+
+/// The guest-side state the commands share.
+#[derive(Debug)]
+pub struct Agent {
+    config: AgentConfig,
+    files: FileTable,
+    freezer: Freezer,
+}
+
+impl Agent {
+    /// Loads the persistent state from the state directory. While frozen
+    /// (see [`Agent::frozen_at_start`]) nothing is written there.
+    pub fn new(config: AgentConfig) -> Result<Agent, StateError> {
+        let frozen = FrozenMarker::new(&config.statedir).is_set();
+        Agent::with_state_writes(config, !frozen)
+    }
+
+    /// An agent that writes nothing at start-up (for listing commands).
+    pub fn without_state_writes(config: AgentConfig) -> Result<Agent, StateError> {
+        Agent::with_state_writes(config, false)
+    }
+
+    fn with_state_writes(config: AgentConfig, write: bool) -> Result<Agent, StateError> {
+        let marker = FrozenMarker::new(&config.statedir);
+        let state = Arc::new(PersistentState::load(&config.statedir, write)?);
+        Ok(Agent {
+            files: FileTable::new(state),
+            freezer: Freezer::new(config.fsfreeze_hook.clone(), config.mountinfo.clone(), marker),
+            config,
+        })
+    }
+
+    /// Whether an earlier agent left filesystems frozen: the registry should
+    /// then start in the frozen state.
+    pub fn frozen_at_start(&self) -> bool {
+        FrozenMarker::new(&self.config.statedir).is_set()
+    }
+
+    /// The open file handles.
+    pub fn files(&self) -> &FileTable {
+        &self.files
+    }
+
+    /// The filesystem freezer.
+    pub fn freezer(&self) -> &Freezer {
+        &self.freezer
+    }
+}
+
 /// Registers every command this agent offers.
-pub fn register_all(registry: &mut Registry) {
+pub fn register_all(registry: &mut Registry, agent: &Arc<Agent>) {
     qapi_core::register_core_commands(registry);
+
+    let sbin = agent.config.sbin_dir.clone();
+    registry
+        .register("guest-shutdown", move |args: GuestShutdownArgs| {
+            shutdown::shutdown(&sbin, ShutdownMode::parse(args.mode.as_deref())?)
+        })
+        .no_success_response();
+
+    let a = Arc::clone(agent);
+    registry.register("guest-file-open", move |args: GuestFileOpenArgs| {
+        a.files.open(args)
+    });
+    let a = Arc::clone(agent);
+    registry.register("guest-file-close", move |args: GuestFileHandleArgs| {
+        a.files.close(args)
+    });
+    let a = Arc::clone(agent);
+    registry.register("guest-file-read", move |args: GuestFileReadArgs| {
+        a.files.read(args)
+    });
+    let a = Arc::clone(agent);
+    registry.register("guest-file-write", move |args: GuestFileWriteArgs| {
+        a.files.write(args)
+    });
+    let a = Arc::clone(agent);
+    registry.register("guest-file-seek", move |args: GuestFileSeekArgs| {
+        a.files.seek(args)
+    });
+    let a = Arc::clone(agent);
+    registry.register("guest-file-flush", move |args: GuestFileHandleArgs| {
+        a.files.flush(args)
+    });
+
+    let a = Arc::clone(agent);
+    registry
+        .register_with_registry("guest-fsfreeze-status", move |r: &Registry, _: NoArgs| {
+            Ok::<_, CommandError>(a.freezer.status(r))
+        })
+        .instant()
+        .allow_while_frozen();
+    let a = Arc::clone(agent);
+    registry.register_with_registry("guest-fsfreeze-freeze", move |r: &Registry, _: NoArgs| {
+        a.freezer.freeze(r, None)
+    });
+    let a = Arc::clone(agent);
+    registry.register_with_registry(
+        "guest-fsfreeze-freeze-list",
+        move |r: &Registry, args: GuestFsfreezeFreezeListArgs| {
+            a.freezer.freeze(r, args.mountpoints.as_deref())
+        },
+    );
+    let a = Arc::clone(agent);
+    registry
+        .register_with_registry("guest-fsfreeze-thaw", move |r: &Registry, _: NoArgs| {
+            a.freezer.thaw(r)
+        })
+        .allow_while_frozen();
 }
 
 /// A registry holding every command, reporting [`QEMU_COMPAT_VERSION`].
-pub fn full_registry() -> Registry {
+pub fn full_registry(agent: &Arc<Agent>) -> Registry {
     let mut registry = Registry::new(QEMU_COMPAT_VERSION);
-    register_all(&mut registry);
+    register_all(&mut registry, agent);
+    if agent.frozen_at_start() {
+        registry.set_frozen(true);
+    }
     registry
 }

@@ -3,5 +3,11 @@
 //! with them; the agent decodes arguments and writes results with them.
 
 mod core;
+mod files;
+mod freeze;
+mod shutdown;
 
 pub use self::core::*;
+pub use self::files::*;
+pub use self::freeze::*;
+pub use self::shutdown::*;

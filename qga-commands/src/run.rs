@@ -1,0 +1,151 @@
+//! Running a system program for a command (the shutdown program, the
+//! fsfreeze hook), reporting its failure as QEMU's agent does.
+//!
+//! The program runs in a process group of its own, with standard input
+//! `/dev/null` (or a pipe carrying `input`) and standard output and error
+//! both captured. On failure the host reads, as QEMU words it, "child
+//! process has failed to <action>: <output>" (or ": exit status N" when the
+//! program said nothing), or "child process has terminated abnormally" when
+//! a signal ended it. A program that cannot be started reads as QEMU's
+//! child reports it: "failed to exec '<program>': <reason>".
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+
+use crate::error::CommandError;
+use crate::sys::io_strerror;
+
+/// Most output kept for an error message.
+const MAX_OUTPUT: usize = 64 * 1024;
+
+/// Runs `program` with `args`, feeding it `input`, and waits for it.
+/// `action` completes "child process has failed to ...".
+pub fn run_command(
+    program: &OsStr,
+    args: &[&OsStr],
+    input: Option<&[u8]>,
+    action: &str,
+) -> Result<(), CommandError> {
+    let failed = |what: String| CommandError::msg(format!("child process has failed to {action}: {what}"));
+    let (mut output, writer) = std::io::pipe().map_err(|e| CommandError::io("cannot create pipe FDs", &e))?;
+    let writer_clone = writer
+        .try_clone()
+        .map_err(|e| CommandError::io("cannot create pipe FDs", &e))?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .process_group(0)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(writer_clone)
+        .stderr(writer);
+    let spawned = command.spawn();
+    // The command holds the pipe's write ends until dropped; without this
+    // the read below would never see the end of the output.
+    drop(command);
+    let mut child = spawned.map_err(|e| {
+        failed(format!(
+            "failed to exec '{}': {}\n",
+            program.to_string_lossy(),
+            io_strerror(&e)
+        ))
+    })?;
+    if let (Some(mut stdin), Some(input)) = (child.stdin.take(), input) {
+        if let Err(e) = stdin.write_all(input) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(CommandError::io(
+                format!("{action}: cannot write to stdin pipe"),
+                &e,
+            ));
+        }
+    }
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match output.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                let room = MAX_OUTPUT.saturating_sub(text.len());
+                text.extend_from_slice(&chunk[..n.min(room)]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = child.wait();
+                return Err(CommandError::io(
+                    format!("{action}: cannot read from stdout/stderr pipe"),
+                    &e,
+                ));
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| CommandError::io(format!("failed to wait for child (pid: {})", child.id()), &e))?;
+    let text = String::from_utf8_lossy(&text);
+    match (status.code(), status.signal()) {
+        (Some(0), _) => Ok(()),
+        (Some(code), _) if text.is_empty() => Err(failed(format!("exit status {code}"))),
+        (Some(_), _) => Err(failed(text.into_owned())),
+        (None, _) if text.is_empty() => Err(CommandError::msg("child process has terminated abnormally")),
+        (None, _) => Err(CommandError::msg(format!(
+            "child process has terminated abnormally: {text}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, input: Option<&[u8]>) -> Result<(), String> {
+        run_command(
+            OsStr::new("/bin/sh"),
+            &[OsStr::new("-c"), OsStr::new(script)],
+            input,
+            "test",
+        )
+        .map_err(|e| e.0)
+    }
+
+    #[test]
+    fn reports_like_qemu() {
+        assert_eq!(sh("exit 0", None), Ok(()));
+        assert_eq!(
+            sh("exit 3", None).unwrap_err(),
+            "child process has failed to test: exit status 3"
+        );
+        assert_eq!(
+            sh("echo oops >&2; exit 1", None).unwrap_err(),
+            "child process has failed to test: oops\n"
+        );
+        assert_eq!(
+            sh("kill -9 $$", None).unwrap_err(),
+            "child process has terminated abnormally"
+        );
+        assert_eq!(sh("read x; [ \"$x\" = secret ]", Some(b"secret\n")), Ok(()));
+        assert_eq!(
+            sh("read x; [ \"$x\" = secret ]", Some(b"other\n")).unwrap_err(),
+            "child process has failed to test: exit status 1"
+        );
+        assert_eq!(
+            run_command(OsStr::new("/nonexistent/prog"), &[], None, "shutdown").unwrap_err().0,
+            "child process has failed to shutdown: failed to exec '/nonexistent/prog': No such file or directory\n"
+        );
+    }
+
+    #[test]
+    fn children_inherit_no_agent_descriptors_and_stdin_is_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("agent-owned");
+        let _held = std::fs::File::create(&marker).unwrap();
+        let script = format!("! ls -l /proc/self/fd | grep -q '{}'", marker.display());
+        assert_eq!(sh(&script, None), Ok(()));
+        assert_eq!(sh("[ \"$(cat)\" = '' ]", None), Ok(()));
+    }
+}
