@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
-ensure_packages qemu-guest-agent gcc libc6-dev python3 procps
+ensure_packages qemu-guest-agent gcc libc6-dev python3 procps e2fsprogs util-linux mount
 ensure_rust
 export CARGO_TERM_COLOR=never
 echo "== cargo fmt"; cargo fmt --all -- --check

@@ -71,6 +71,7 @@ impl Freezer {
         let _serial = self.serial.lock().unwrap_or_else(PoisonError::into_inner);
         self.run_hook("freeze")?;
         let mounts = self.mounts()?;
+        let was_frozen = registry.is_frozen();
         self.enter_frozen(registry);
         let mut frozen = 0;
         for mount in mounts.iter().rev() {
@@ -88,7 +89,9 @@ impl Freezer {
                 }
             }
         }
-        if frozen == 0 {
+        // Nothing newly frozen: leave the frozen state, unless it was
+        // entered before (then EBUSY hid filesystems that are frozen).
+        if frozen == 0 && !was_frozen {
             self.leave_frozen(registry);
         }
         Ok(frozen)
