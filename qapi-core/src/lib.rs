@@ -17,7 +17,7 @@ mod executor;
 mod registry;
 mod session;
 
-pub use core_commands::register_core_commands;
+pub use core_commands::{register_core_commands, register_guest_info, register_sync_commands};
 pub use dispatch::{DispatchConfig, Dispatcher};
 pub use error::QapiError;
 pub use executor::{Executor, Job};

@@ -270,13 +270,15 @@ impl Registry {
         }
     }
 
-    /// The `guest-info` result: the version and every command's state.
+    /// The `guest-info` result: the version and every command's state,
+    /// newest registration first (QEMU's agent lists its schema backwards).
     pub fn info(&self) -> GuestAgentInfo {
         GuestAgentInfo {
             version: self.version.clone(),
             supported_commands: self
                 .commands
                 .iter()
+                .rev()
                 .map(|c| GuestAgentCommandInfo {
                     name: c.name.clone(),
                     enabled: self.disabled(c).is_none(),
