@@ -1,0 +1,12 @@
+//! Integration tests of the `qemu-ga` binary: one test binary, one module
+//! per area, helpers in `util`.
+
+// Panicking is how a test fails; clippy.toml's allow-*-in-tests covers
+// only `#[test]` functions, not the helpers they call.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod daemon;
+mod differential;
+mod serving;
+mod util;
