@@ -309,6 +309,36 @@ macro_rules! narrow_uint {
     };
 }
 
+impl ValueDe<'_, '_> {
+    /// Visits an object. For a struct (`fields` known), members it does not
+    /// declare are reported only after the declared ones decoded, as QEMU's
+    /// visitor checks for leftovers last.
+    fn visit_object<'de, V: Visitor<'de>>(
+        self,
+        fields: Option<&'static [&'static str]>,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let Value::Object(members) = self.value else {
+            return Err(self.wrong_type("object"));
+        };
+        let path = self.path;
+        let value = visitor
+            .visit_map(MapDe {
+                members: members.iter(),
+                current: None,
+                path: &path,
+                fields,
+            })
+            .map_err(|e: Error| e.in_struct(&path))?;
+        if let Some(fields) = fields {
+            if let Some(extra) = members.keys().find(|k| !fields.contains(&k.as_str())) {
+                return Err(Error::done(ArgError::Unexpected(path.child(extra))));
+            }
+        }
+        Ok(value)
+    }
+}
+
 impl<'de> de::Deserializer<'de> for ValueDe<'_, '_> {
     type Error = Error;
 
@@ -449,28 +479,16 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, '_> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.value {
-            Value::Object(members) => {
-                let path = self.path;
-                visitor
-                    .visit_map(MapDe {
-                        members: members.iter(),
-                        current: None,
-                        path: &path,
-                    })
-                    .map_err(|e: Error| e.in_struct(&path))
-            }
-            _ => Err(self.wrong_type("object")),
-        }
+        self.visit_object(None, visitor)
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _fields: &'static [&'static str],
+        fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        self.deserialize_map(visitor)
+        self.visit_object(Some(fields), visitor)
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -526,13 +544,20 @@ struct MapDe<'v, 'p> {
     members: serde_json::map::Iter<'v>,
     current: Option<(&'v String, &'v Value)>,
     path: &'p Path<'p>,
+    /// For a struct, the members it declares; others are skipped here and
+    /// reported after the visit.
+    fields: Option<&'static [&'static str]>,
 }
 
 impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
-        self.current = self.members.next();
+        let fields = self.fields;
+        self.current = self
+            .members
+            .by_ref()
+            .find(|(key, _)| fields.is_none_or(|f| f.contains(&key.as_str())));
         match self.current {
             None => Ok(None),
             Some((key, _)) => {

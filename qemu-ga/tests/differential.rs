@@ -449,9 +449,7 @@ fn guest_info_agrees_on_the_core_commands() {
 // difference is accepted), and name the difference.
 
 #[test]
-#[ignore = "bug: after a lexical error our framer does not resume at ':' or ',' (QEMU's IN_RECOVERY does); \
-            `\\xff:` gets no 'expecting value' reply from us"]
-fn known_difference_recovery_resumes_at_colon_and_comma() {
+fn matches_qemu_recovery_resumes_at_colon_and_comma() {
     compare(
         &[],
         &[
@@ -465,9 +463,7 @@ fn known_difference_recovery_resumes_at_colon_and_comma() {
 }
 
 #[test]
-#[ignore = "bug: Unicode noncharacters (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF) are accepted; QEMU rejects them, \
-            raw ('invalid UTF-8 sequence in string') and escaped ('\\\\uFFFF is not a valid Unicode character')"]
-fn known_difference_noncharacters_are_rejected() {
+fn matches_qemu_noncharacters_are_rejected() {
     let mut cases = Vec::new();
     for id in [
         &br#""\uFFFF""#[..],
@@ -487,29 +483,22 @@ fn known_difference_noncharacters_are_rejected() {
 }
 
 #[test]
-#[ignore = "bug: QEMU reads modified UTF-8, where C0 80 is U+0000; we reject it as invalid UTF-8"]
-fn known_difference_modified_utf8_nul() {
+fn matches_qemu_modified_utf8_nul() {
     compare(&[], &[ping_with_id(b"\"\xc0\x80\"")]);
 }
 
 #[test]
-#[ignore = "bug: for a \\u escape with non-hex digits QEMU quotes four characters ('\\\\uzzzz is not a valid \
-            Unicode character'), we quote up to the first bad one ('\\\\uz')"]
-fn known_difference_bad_unicode_escape_text() {
+fn matches_qemu_bad_unicode_escape_text() {
     compare(&[], &[ping_with_id(br#""\uzzzz""#), ping_with_id(br#""\u0zzz""#)]);
 }
 
 #[test]
-#[ignore = "bug: a lead surrogate followed by a non-surrogate escape: QEMU names the lead ('\\\\ud800 is not a \
-            valid Unicode character'), we name the second escape ('\\\\u0041')"]
-fn known_difference_lead_surrogate_text() {
+fn matches_qemu_lead_surrogate_text() {
     compare(&[], &[ping_with_id(br#""\ud800\u0041""#)]);
 }
 
 #[test]
-#[ignore = "bug: QEMU checks declared arguments before unexpected ones: {\"x\":2} to guest-sync gives \
-            'Parameter 'id' is missing', we say 'Parameter 'x' is unexpected'"]
-fn known_difference_declared_arguments_are_checked_first() {
+fn matches_qemu_declared_arguments_are_checked_first() {
     compare(
         &[],
         &[

@@ -18,7 +18,8 @@
 //!   inside a string, `01`, any byte of 0x80 and above outside a string, and
 //!   above all 0xFF and 0xFE) gives [`FrameError::Stray`]. The partial message
 //!   is dropped, and the framer skips input up to the next *resync byte*: an
-//!   ASCII control character other than tab, one of `{ } [ ]`, or 0xFE/0xFF.
+//!   ASCII control character other than tab, one of `{ } [ ] , :`, or
+//!   0xFE/0xFF.
 //!   It resumes *at* that byte. A client that is unsure of the state of the
 //!   channel therefore sends 0xFF: whatever came before is dropped, one error
 //!   is reported for it, and its next message is read afresh.
@@ -136,7 +137,7 @@ impl Default for Framer {
 
 /// Bytes at which a framer in error recovery starts reading tokens again.
 fn is_resync(b: u8) -> bool {
-    (b < 0x20 && b != b'\t') || matches!(b, b'{' | b'}' | b'[' | b']') || b >= 0xFE
+    (b < 0x20 && b != b'\t') || matches!(b, b'{' | b'}' | b'[' | b']' | b',' | b':') || b >= 0xFE
 }
 
 /// Bytes that may stand unescaped inside a string, as far as framing goes.

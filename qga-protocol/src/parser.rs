@@ -226,7 +226,7 @@ impl Parser<'_> {
             if let Some(&bad) = plain.iter().find(|&&b| b < 0x20) {
                 return Err(FrameError::Stray(vec![bad]).into());
             }
-            out.push_str(std::str::from_utf8(plain).map_err(|_| ParseError::InvalidUtf8)?);
+            push_modified_utf8(&mut out, plain)?;
             self.pos += stop + 1;
             if rest[stop] == quote {
                 return Ok(out);
@@ -243,7 +243,7 @@ impl Parser<'_> {
                 b'n' => '\n',
                 b'r' => '\r',
                 b't' => '\t',
-                b'u' => self.unicode_escape()?,
+                b'u' => self.unicode_escape(quote)?,
                 _ => return Err(ParseError::InvalidEscape),
             };
             out.push(c);
@@ -252,44 +252,84 @@ impl Parser<'_> {
 
     /// Reads the four hex digits after `\u` (and a low surrogate's escape
     /// after a high surrogate); `self.pos` is just past the `u`.
-    fn unicode_escape(&mut self) -> Result<char, ParseError> {
-        let escape_start = self.pos - 2;
-        let high = self.hex4(escape_start)?;
+    fn unicode_escape(&mut self, quote: u8) -> Result<char, ParseError> {
+        let start = self.pos - 2;
+        let bad = |len: usize| ParseError::InvalidUnicode(escape_text(self.text, start, len, quote));
+        let high = self.hex4().ok_or_else(|| bad(6))?;
         let code = match high {
             0xD800..=0xDBFF => {
-                let low_start = self.pos;
                 if self.text.get(self.pos..self.pos + 2) != Some(b"\\u") {
-                    return Err(self.bad_unicode(escape_start, self.pos));
+                    return Err(bad(6));
                 }
                 self.pos += 2;
-                let low = self.hex4(low_start)?;
-                if !(0xDC00..=0xDFFF).contains(&low) {
-                    return Err(self.bad_unicode(low_start, self.pos));
+                match self.hex4() {
+                    Some(low @ 0xDC00..=0xDFFF) => 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00),
+                    _ => return Err(bad(6)),
                 }
-                0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
             }
-            0xDC00..=0xDFFF => return Err(self.bad_unicode(escape_start, self.pos)),
+            0xDC00..=0xDFFF => return Err(bad(6)),
             code => code,
         };
-        char::from_u32(code).ok_or_else(|| self.bad_unicode(escape_start, self.pos))
+        let len = if code > 0xFFFF { 12 } else { 6 };
+        char::from_u32(code)
+            .filter(|&c| !is_noncharacter(c))
+            .ok_or_else(|| bad(len))
     }
 
-    fn hex4(&mut self, escape_start: usize) -> Result<u32, ParseError> {
-        let mut code = 0;
-        for _ in 0..4 {
-            let digit = self.text.get(self.pos).and_then(|&b| (b as char).to_digit(16));
-            self.pos += 1;
-            match digit {
-                Some(d) => code = code * 16 + d,
-                None => return Err(self.bad_unicode(escape_start, self.pos)),
-            }
+    /// Four hex digits at `self.pos`, consumed.
+    fn hex4(&mut self) -> Option<u32> {
+        let digits = self.text.get(self.pos..self.pos + 4)?;
+        let code = digits
+            .iter()
+            .try_fold(0, |v, &b| (b as char).to_digit(16).map(|d| v * 16 + d))?;
+        self.pos += 4;
+        Some(code)
+    }
+}
+
+/// The text of a bad `\u` escape as QEMU quotes it: `len` bytes from the
+/// backslash, but not past the string's closing quote.
+fn escape_text(text: &[u8], start: usize, len: usize, quote: u8) -> String {
+    let window = &text[start..text.len().min(start + len)];
+    let end = window
+        .iter()
+        .skip(1)
+        .position(|&b| b == quote)
+        .map_or(window.len(), |p| p + 2);
+    String::from_utf8_lossy(&window[..end]).into_owned()
+}
+
+/// Unicode noncharacters, which QEMU's parser rejects.
+fn is_noncharacter(c: char) -> bool {
+    let code = c as u32;
+    (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE
+}
+
+/// Appends string bytes read as QEMU reads them: UTF-8 where the
+/// two-byte `C0 80` stands for U+0000 (modified UTF-8), and noncharacters
+/// are invalid.
+fn push_modified_utf8(out: &mut String, mut bytes: &[u8]) -> Result<(), ParseError> {
+    let mut push = |valid: &str| {
+        if !valid.is_ascii() && valid.chars().any(is_noncharacter) {
+            return Err(ParseError::InvalidUtf8);
         }
-        Ok(code)
-    }
-
-    fn bad_unicode(&self, start: usize, end: usize) -> ParseError {
-        let end = end.min(self.text.len());
-        ParseError::InvalidUnicode(String::from_utf8_lossy(&self.text[start..end]).into_owned())
+        out.push_str(valid);
+        Ok(())
+    };
+    loop {
+        let e = match std::str::from_utf8(bytes) {
+            Ok(valid) => return push(valid),
+            Err(e) => e,
+        };
+        let (head, rest) = bytes.split_at(e.valid_up_to());
+        push(std::str::from_utf8(head).map_err(|_| ParseError::InvalidUtf8)?)?;
+        match rest {
+            [0xC0, 0x80, tail @ ..] => {
+                push("\0")?;
+                bytes = tail;
+            }
+            _ => return Err(ParseError::InvalidUtf8),
+        }
     }
 }
 
