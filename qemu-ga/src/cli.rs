@@ -77,7 +77,7 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        Cli::try_parse_from(args)
+        Cli::try_parse_from(args.into_iter().map(|a| attach_hook_value(a.into())))
     }
 
     /// The comma-separated lists of one option, flattened.
@@ -88,6 +88,16 @@ impl Cli {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect()
+    }
+}
+
+/// `-F` takes its optional value attached, as getopt does (`-F/path`);
+/// clap reads that only in the long form, so `-F<path>` is rewritten to
+/// `--fsfreeze-hook=<path>`.
+fn attach_hook_value(arg: OsString) -> OsString {
+    match arg.to_str().and_then(|a| a.strip_prefix("-F")) {
+        Some(path) if !path.is_empty() => OsString::from(format!("--fsfreeze-hook={path}")),
+        _ => arg,
     }
 }
 

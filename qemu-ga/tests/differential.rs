@@ -529,3 +529,105 @@ fn known_difference_hash_order() {
 fn known_difference_infinite_float() {
     compare(&[], &[ping_with_id(b"1e400"), ping_with_id(b"-1e400")]);
 }
+
+/// One request as bytes.
+fn req(execute: &str, arguments: &str) -> Vec<u8> {
+    format!("{{\"execute\":\"{execute}\",\"arguments\":{arguments}}}").into_bytes()
+}
+
+#[test]
+fn file_freeze_and_shutdown_commands_match_qemu() {
+    // Relative paths: both agents run in their own directory, so replies
+    // that name a path are the same bytes. Only freeze-list of a mount
+    // point that does not exist is sent: Debian's agent must never freeze
+    // this machine's filesystems.
+    let cases: Vec<Vec<u8>> = vec![
+        req("guest-file-open", r#"{"path":"f","mode":"w+"}"#),
+        req(
+            "guest-file-write",
+            r#"{"handle":1000,"buf-b64":"aGVsbG8gd29ybGQ="}"#,
+        ),
+        req(
+            "guest-file-write",
+            r#"{"handle":1000,"buf-b64":"aGVsbG8=","count":2}"#,
+        ),
+        req("guest-file-write", r#"{"handle":1000,"buf-b64":"aGVsbG8"}"#),
+        req("guest-file-write", r#"{"handle":1000,"buf-b64":"aGVs\nbG8=\n"}"#),
+        req("guest-file-write", r#"{"handle":1000,"buf-b64":"!!!"}"#),
+        req("guest-file-write", r#"{"handle":1000,"buf-b64":"aGVs bG8="}"#),
+        req(
+            "guest-file-write",
+            r#"{"handle":1000,"buf-b64":"aGVsbG8=","count":-1}"#,
+        ),
+        req(
+            "guest-file-write",
+            r#"{"handle":1000,"buf-b64":"aGVsbG8=","count":6}"#,
+        ),
+        req("guest-file-write", r#"{"handle":1000,"buf-b64":""}"#),
+        req("guest-file-read", r#"{"handle":1000}"#),
+        req("guest-file-seek", r#"{"handle":1000,"offset":0,"whence":0}"#),
+        req("guest-file-read", r#"{"handle":1000,"count":2}"#),
+        req("guest-file-seek", r#"{"handle":1000,"offset":2,"whence":1}"#),
+        req("guest-file-seek", r#"{"handle":1000,"offset":-3,"whence":2}"#),
+        req("guest-file-read", r#"{"handle":1000}"#),
+        req("guest-file-seek", r#"{"handle":1000,"offset":1,"whence":"set"}"#),
+        req("guest-file-seek", r#"{"handle":1000,"offset":1,"whence":"cur"}"#),
+        req("guest-file-seek", r#"{"handle":1000,"offset":0,"whence":"end"}"#),
+        req("guest-file-seek", r#"{"handle":1000,"offset":0,"whence":7}"#),
+        req("guest-file-seek", r#"{"handle":1000,"offset":0,"whence":-1}"#),
+        req("guest-file-seek", r#"{"handle":1000,"offset":0,"whence":true}"#),
+        req("guest-file-seek", r#"{"handle":1000,"offset":0,"whence":1.5}"#),
+        req(
+            "guest-file-seek",
+            r#"{"handle":1000,"offset":0,"whence":"bogus"}"#,
+        ),
+        req("guest-file-seek", r#"{"handle":1000,"offset":-5,"whence":0}"#),
+        req("guest-file-seek", r#"{"handle":1000,"offset":0}"#),
+        req("guest-file-read", r#"{"handle":1000,"count":0}"#),
+        req("guest-file-read", r#"{"handle":1000,"count":-1}"#),
+        req("guest-file-read", r#"{"handle":1000,"count":50331649}"#),
+        req("guest-file-read", r#"{"handle":1000,"count":"2"}"#),
+        req("guest-file-flush", r#"{"handle":1000}"#),
+        req("guest-file-close", r#"{"handle":1000}"#),
+        req("guest-file-close", r#"{"handle":1000}"#),
+        req("guest-file-read", r#"{"handle":1000}"#),
+        req("guest-file-write", r#"{"handle":1000,"buf-b64":"aGk="}"#),
+        req("guest-file-flush", r#"{"handle":1000}"#),
+        req("guest-file-seek", r#"{"handle":1000,"offset":0,"whence":0}"#),
+        req("guest-file-open", r#"{"path":"missing"}"#),
+        req("guest-file-open", r#"{"path":"missing","mode":"r+"}"#),
+        req("guest-file-open", r#"{"path":"f","mode":"rw"}"#),
+        req("guest-file-open", r#"{"path":"f","mode":""}"#),
+        req("guest-file-open", r#"{"mode":"r"}"#),
+        req("guest-file-open", r#"{"path":"f","mode":"r","x":1}"#),
+        req("guest-file-open", r#"{"path":"f"}"#),
+        req("guest-file-read", r#"{"handle":1001,"count":100}"#),
+        req("guest-file-write", r#"{"handle":1001,"buf-b64":"aGk="}"#),
+        req("guest-file-open", r#"{"path":"f","mode":"a"}"#),
+        req("guest-file-write", r#"{"handle":1002,"buf-b64":"IQ=="}"#),
+        req("guest-file-read", r#"{"handle":1002}"#),
+        req("guest-file-open", r#"{"path":"f","mode":"a+b"}"#),
+        req("guest-file-read", r#"{"handle":1003}"#),
+        req("guest-file-open", r#"{"path":"f","mode":"r+b"}"#),
+        req("guest-file-write", r#"{"handle":1004,"buf-b64":"WA=="}"#),
+        req("guest-file-read", r#"{"handle":1004}"#),
+        req("guest-file-open", r#"{"path":"g","mode":"wb"}"#),
+        req("guest-file-open", r#"{"path":"."}"#),
+        req("guest-file-read", r#"{"handle":1006}"#),
+        req("guest-file-open", r#"{"path":"nodir/x","mode":"w"}"#),
+        req("guest-shutdown", r#"{"mode":"x"}"#),
+        req("guest-shutdown", r#"{"mode":1}"#),
+        req("guest-shutdown", r#"{"x":1}"#),
+        b"{\"execute\":\"guest-fsfreeze-status\"}".to_vec(),
+        req(
+            "guest-fsfreeze-freeze-list",
+            r#"{"mountpoints":["/no/such/mount"]}"#,
+        ),
+        req("guest-fsfreeze-freeze-list", r#"{"mountpoints":"/x"}"#),
+        req("guest-fsfreeze-freeze-list", r#"{"mountpoints":[1]}"#),
+        b"{\"execute\":\"guest-fsfreeze-status\"}".to_vec(),
+        b"{\"execute\":\"guest-fsfreeze-thaw\"}".to_vec(),
+        req("guest-fsfreeze-status", r#"{"x":1}"#),
+    ];
+    compare(&[], &cases);
+}

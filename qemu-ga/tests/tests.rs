@@ -8,5 +8,6 @@
 mod cli;
 mod daemon;
 mod differential;
+mod guest_ops;
 mod serving;
 mod util;

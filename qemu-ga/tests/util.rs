@@ -143,8 +143,31 @@ impl Agent {
     /// Starts `program` in `dir` (its cwd and state directory), listening on
     /// `socket`, and waits until it accepts connections.
     pub fn start_at(program: &str, dir: TempDir, socket: PathBuf, args: &[&str]) -> Agent {
-        let stderr = File::create(dir.path().join("stderr.log")).expect("create stderr log");
+        Agent::start_with_env(program, dir, socket, args, &[])
+    }
+
+    /// Starts our agent in `dir` (reused, e.g. after [`Agent::stop`]) with
+    /// extra environment variables.
+    pub fn restart_in(dir: TempDir, args: &[&str], env: &[(&str, &Path)]) -> Agent {
+        let socket = dir.path().join("sock");
+        Agent::start_with_env(OURS, dir, socket, args, env)
+    }
+
+    /// [`Agent::start_at`] with extra environment variables.
+    pub fn start_with_env(
+        program: &str,
+        dir: TempDir,
+        socket: PathBuf,
+        args: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Agent {
+        let stderr = File::options()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("stderr.log"))
+            .expect("create stderr log");
         let child = Command::new(program)
+            .envs(env.iter().copied())
             .arg("-m")
             .arg("unix-listen")
             .arg("-p")
@@ -192,6 +215,24 @@ impl Agent {
             );
             thread::sleep(POLL);
         }
+    }
+
+    /// The agent's directory: its cwd and state directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Stops the agent with SIGTERM, asserts a clean exit, and hands back
+    /// its directory for a restart.
+    pub fn stop(mut self) -> TempDir {
+        self.signal(Signal::TERM);
+        let status = self.wait_exit(EXIT_TIMEOUT);
+        assert!(
+            status.success(),
+            "agent exited with {status}; stderr:\n{}",
+            self.stderr()
+        );
+        std::mem::replace(&mut self.dir, tempdir())
     }
 
     /// A new connection to the agent.

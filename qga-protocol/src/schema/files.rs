@@ -138,11 +138,13 @@ pub struct GuestFileSeekArgs {
     pub whence: GuestFileWhence,
 }
 
-/// Result of `guest-file-seek`.
+/// Result of `guest-file-seek`. Members are in the order QEMU's agent
+/// writes them (its dictionaries' hash order), so replies match byte for
+/// byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestFileSeek {
-    /// The new position from the start of the file.
-    pub position: i64,
     /// Whether the end of the file was reached (always false after a seek).
     pub eof: bool,
+    /// The new position from the start of the file.
+    pub position: i64,
 }

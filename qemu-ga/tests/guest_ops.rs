@@ -1,0 +1,467 @@
+//! The seed's guest operations through the agent binary: files, freeze and
+//! thaw, shutdown. Freezing uses a loop-mounted ext4 image the test makes
+//! (root only, as CI runs) and a mount table listing only that image, so
+//! the machine's own filesystems are never frozen.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rustix::process::Signal;
+use serde_json::{json, Value};
+
+use crate::util::{generic, not_found, tempdir, wait_until, Agent, Client, EXIT_TIMEOUT};
+
+/// Sends one request and parses its one-line reply.
+fn call(client: &mut Client, request: &Value) -> Value {
+    client.send(request.to_string().as_bytes());
+    let line = client.read_line();
+    serde_json::from_slice(&line).unwrap_or_else(|e| panic!("bad reply {line:?}: {e}"))
+}
+
+fn ret(client: &mut Client, request: Value) -> Value {
+    let reply = call(client, &request);
+    reply
+        .get("return")
+        .cloned()
+        .unwrap_or_else(|| panic!("{request} failed: {reply}"))
+}
+
+fn error_desc(client: &mut Client, request: Value) -> String {
+    let reply = call(client, &request);
+    reply["error"]["desc"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{request} did not fail: {reply}"))
+        .to_string()
+}
+
+fn b64(data: &[u8]) -> String {
+    use std::fmt::Write;
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len() / 3 * 4 + 4);
+    for chunk in data.chunks(3) {
+        let v = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |v, (i, &b)| v | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(v >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                let _ = out.write_char('=');
+            }
+        }
+    }
+    out
+}
+
+fn unb64(text: &str) -> Vec<u8> {
+    let rank = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let mut out = Vec::new();
+    for quad in text.as_bytes().chunks(4) {
+        let v = quad.iter().fold(0u32, |v, &c| {
+            (v << 6) | u32::from(if c == b'=' { 0 } else { rank(c) })
+        });
+        out.push((v >> 16) as u8);
+        if quad[2] != b'=' {
+            out.push((v >> 8) as u8);
+        }
+        if quad[3] != b'=' {
+            out.push(v as u8);
+        }
+    }
+    out
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+#[test]
+fn binary_files_round_trip_across_the_size_range() {
+    let agent = Agent::start(&[]);
+    let mut c = agent.connect();
+    let h = ret(
+        &mut c,
+        json!({"execute": "guest-file-open", "arguments": {"path": "data", "mode": "wb+"}}),
+    );
+    assert_eq!(h, 1000);
+    let mut expected = Vec::new();
+    for size in [0, 1, 2, 3, 4095, 4096, 4097, 65_536, 1 << 20] {
+        let data = pattern(size);
+        let wrote = ret(
+            &mut c,
+            json!({"execute": "guest-file-write", "arguments": {"handle": h, "buf-b64": b64(&data)}}),
+        );
+        assert_eq!(wrote, json!({"count": size, "eof": false}));
+        expected.extend_from_slice(&data);
+    }
+    let pos = ret(
+        &mut c,
+        json!({"execute": "guest-file-seek", "arguments": {"handle": h, "offset": 0, "whence": "set"}}),
+    );
+    assert_eq!(pos, json!({"position": 0, "eof": false}));
+    let mut got = Vec::new();
+    loop {
+        let r = ret(
+            &mut c,
+            json!({"execute": "guest-file-read", "arguments": {"handle": h, "count": 300_000}}),
+        );
+        let chunk = unb64(r["buf-b64"].as_str().unwrap());
+        assert_eq!(r["count"], chunk.len());
+        got.extend_from_slice(&chunk);
+        if r["eof"] == true {
+            break;
+        }
+    }
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "data read back differs");
+    assert_eq!(std::fs::read(agent.dir().join("data")).unwrap(), expected);
+}
+
+#[test]
+fn the_largest_read_and_write_fit_in_one_message() {
+    let agent = Agent::start(&[]);
+    let mut c = agent.connect();
+    let h = ret(
+        &mut c,
+        json!({"execute": "guest-file-open", "arguments": {"path": "big", "mode": "w+"}}),
+    );
+    // 44 MiB is about 59 MiB of base64: the largest round number under
+    // the 64 MiB message limit.
+    let data = pattern(44 << 20);
+    let wrote = ret(
+        &mut c,
+        json!({"execute": "guest-file-write", "arguments": {"handle": h, "buf-b64": b64(&data)}}),
+    );
+    assert_eq!(wrote["count"], data.len());
+    ret(
+        &mut c,
+        json!({"execute": "guest-file-seek", "arguments": {"handle": h, "offset": 0, "whence": 0}}),
+    );
+    let r = ret(
+        &mut c,
+        json!({"execute": "guest-file-read", "arguments": {"handle": h, "count": 48 << 20}}),
+    );
+    assert_eq!(
+        (r["count"].as_u64(), r["eof"].as_bool()),
+        (Some(44 << 20), Some(true))
+    );
+    assert!(unb64(r["buf-b64"].as_str().unwrap()) == data);
+    assert_eq!(
+        error_desc(
+            &mut c,
+            json!({"execute": "guest-file-read", "arguments": {"handle": h, "count": (48 << 20) + 1}})
+        ),
+        "value '50331649' is invalid for argument count"
+    );
+    c.assert_alive(1);
+}
+
+#[test]
+fn handles_stay_unique_across_a_restart() {
+    let agent = Agent::start(&[]);
+    let mut c = agent.connect();
+    let open = json!({"execute": "guest-file-open", "arguments": {"path": "f", "mode": "w"}});
+    assert_eq!(ret(&mut c, open.clone()), 1000);
+    assert_eq!(ret(&mut c, open.clone()), 1001);
+    drop(c);
+    let dir = agent.stop();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("qga.state")).unwrap(),
+        "[global]\nfd_counter=1002\n"
+    );
+    let agent = Agent::restart_in(dir, &[], &[]);
+    let mut c = agent.connect();
+    assert_eq!(ret(&mut c, open), 1002);
+    assert_eq!(
+        error_desc(
+            &mut c,
+            json!({"execute": "guest-file-read", "arguments": {"handle": 1000}})
+        ),
+        "handle '1000' has not been found",
+        "handles do not survive a restart, their numbers do"
+    );
+}
+
+#[test]
+fn a_state_file_that_cannot_be_written_fails_the_open() {
+    let agent = Agent::start(&[]);
+    let mut c = agent.connect();
+    std::fs::remove_file(agent.dir().join("qga.state")).unwrap();
+    std::fs::create_dir(agent.dir().join("qga.state")).unwrap();
+    assert_eq!(
+        error_desc(
+            &mut c,
+            json!({"execute": "guest-file-open", "arguments": {"path": "f", "mode": "w"}})
+        ),
+        "failed to commit persistent state to disk"
+    );
+    c.assert_alive(2);
+}
+
+/// An agent whose mount table is `mountinfo` (an empty one by default), so
+/// a thaw or freeze touches nothing else.
+fn agent_with_mounts(dir: tempfile::TempDir, mountinfo: &Path, args: &[&str]) -> Agent {
+    Agent::restart_in(dir, args, &[("QGA_MOUNTINFO", mountinfo)])
+}
+
+#[test]
+fn an_agent_restarted_while_frozen_allows_only_freeze_safe_commands() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("qga.state.isfrozen"), "").unwrap();
+    let empty = dir.path().join("mountinfo");
+    std::fs::write(&empty, "").unwrap();
+    let agent = agent_with_mounts(dir, &empty, &[]);
+    assert!(
+        !agent.dir().join("qga.state").exists(),
+        "nothing is written while frozen"
+    );
+    let mut c = agent.connect();
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-status"})), "frozen");
+    for (command, args) in [
+        ("guest-file-open", json!({"path": "f"})),
+        ("guest-fsfreeze-freeze", json!({})),
+        ("guest-fsfreeze-freeze-list", json!({})),
+        ("guest-shutdown", json!({})),
+        ("guest-file-close", json!({"handle": 1})),
+    ] {
+        c.expect(
+            json!({"execute": command, "arguments": args})
+                .to_string()
+                .as_bytes(),
+            &not_found(
+                None,
+                &format!("Command {command} has been disabled: the agent is in frozen state"),
+            ),
+        );
+    }
+    for command in ["guest-ping", "guest-info", "guest-fsfreeze-status"] {
+        assert!(
+            call(&mut c, &json!({"execute": command})).get("return").is_some(),
+            "{command}"
+        );
+    }
+    c.expect(
+        b"{\"execute\":\"guest-sync\",\"arguments\":{\"id\":4}}",
+        b"{\"return\": 4}\n",
+    );
+    let info = ret(&mut c, json!({"execute": "guest-info"}));
+    let enabled = |name: &str| {
+        info["supported_commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["enabled"]
+            .clone()
+    };
+    assert_eq!(enabled("guest-file-open"), false);
+    assert_eq!(enabled("guest-fsfreeze-thaw"), true);
+    // Thawing (nothing is really frozen) leaves the frozen state.
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-thaw"})), 0);
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-status"})), "thawed");
+    assert!(!agent.dir().join("qga.state.isfrozen").exists());
+    assert_eq!(
+        ret(
+            &mut c,
+            json!({"execute": "guest-file-open", "arguments": {"path": "f", "mode": "w"}})
+        ),
+        1000
+    );
+}
+
+/// A loop-mounted ext4 image, unmounted on drop (after a thaw).
+struct LoopFs {
+    dir: tempfile::TempDir,
+    mnt: PathBuf,
+}
+
+fn quiet(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl LoopFs {
+    fn new() -> Option<LoopFs> {
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must run the freeze tests as root"
+            );
+            eprintln!("skipping: freeze tests need root");
+            return None;
+        }
+        let dir = tempdir();
+        let img = dir.path().join("fs.img");
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).unwrap();
+        assert!(quiet("truncate", &["-s", "32M", img.to_str().unwrap()]));
+        assert!(
+            quiet("mkfs.ext4", &["-q", "-F", img.to_str().unwrap()]),
+            "mkfs.ext4 is needed"
+        );
+        assert!(quiet(
+            "mount",
+            &["-o", "loop", img.to_str().unwrap(), mnt.to_str().unwrap()]
+        ));
+        Some(LoopFs { dir, mnt })
+    }
+
+    fn mnt(&self) -> &str {
+        self.mnt.to_str().unwrap()
+    }
+
+    /// A mount table with only this filesystem.
+    fn mountinfo(&self) -> PathBuf {
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let line = table
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(self.mnt()))
+            .unwrap();
+        let path = self.dir.path().join("mountinfo");
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        path
+    }
+
+    fn writer(&self) -> Child {
+        Command::new("sh")
+            .args(["-c", &format!("echo data > '{0}/w' && sync '{0}/w'", self.mnt())])
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        quiet("fsfreeze", &["--unfreeze", self.mnt()]);
+        quiet("umount", &[self.mnt()]);
+    }
+}
+
+fn exits_within(child: &mut Child, limit: Duration) -> bool {
+    wait_until(limit, || child.try_wait().unwrap().is_some())
+}
+
+#[test]
+fn freeze_over_the_wire_blocks_writers_and_sigterm_thaws() {
+    let Some(fs) = LoopFs::new() else { return };
+    let log = fs.dir.path().join("hook.log");
+    let hook = fs.dir.path().join("hook");
+    std::fs::write(&hook, format!("#!/bin/sh\necho \"$1\" >> '{}'\n", log.display())).unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let hook_arg = format!("-F{}", hook.display());
+    let agent = agent_with_mounts(tempdir(), &fs.mountinfo(), &[&hook_arg]);
+    let mut c = agent.connect();
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-freeze"})), 1);
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-status"})), "frozen");
+    assert!(agent.dir().join("qga.state.isfrozen").exists());
+    let mut writer = fs.writer();
+    assert!(
+        !exits_within(&mut writer, Duration::from_millis(500)),
+        "a write passed a frozen filesystem"
+    );
+    c.expect(
+        br#"{"execute":"guest-fsfreeze-freeze-list","arguments":{"mountpoints":[]}}"#,
+        &not_found(
+            None,
+            "Command guest-fsfreeze-freeze-list has been disabled: the agent is in frozen state",
+        ),
+    );
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-thaw"})), 1);
+    assert!(
+        exits_within(&mut writer, Duration::from_secs(10)),
+        "the writer stayed blocked after thaw"
+    );
+
+    // Frozen again, then SIGTERM: the agent thaws before it exits.
+    let list = json!({"execute": "guest-fsfreeze-freeze-list", "arguments": {"mountpoints": [fs.mnt()]}});
+    assert_eq!(ret(&mut c, list), 1);
+    let mut writer = fs.writer();
+    assert!(!exits_within(&mut writer, Duration::from_millis(300)));
+    drop(c);
+    let dir = agent.stop();
+    assert!(
+        exits_within(&mut writer, Duration::from_secs(10)),
+        "SIGTERM left the filesystem frozen"
+    );
+    assert!(!dir.path().join("qga.state.isfrozen").exists());
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "freeze\nthaw\nfreeze\nthaw\n"
+    );
+}
+
+/// Writes a stand-in for a shutdown program that records its arguments.
+fn stand_in(dir: &Path, name: &str, exit: i32) {
+    let path = dir.join(name);
+    let log = dir.join("calls");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\necho \"{name} $*\" >> '{}'\nexit {exit}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn shutdown_runs_the_system_program_and_is_silent_on_success() {
+    let sbin = tempdir();
+    stand_in(sbin.path(), "poweroff", 0);
+    stand_in(sbin.path(), "shutdown", 0);
+    stand_in(sbin.path(), "halt", 7);
+    let agent = Agent::restart_in(tempdir(), &[], &[("QGA_SBIN_DIR", sbin.path())]);
+    let mut c = agent.connect();
+    c.send(br#"{"execute":"guest-shutdown"}"#);
+    c.assert_silent(Duration::from_millis(300));
+    c.send(br#"{"execute":"guest-shutdown","arguments":{"mode":"reboot"},"id":1}"#);
+    c.assert_silent(Duration::from_millis(300));
+    c.expect(
+        br#"{"execute":"guest-shutdown","arguments":{"mode":"halt"}}"#,
+        &generic("child process has failed to shutdown: exit status 7"),
+    );
+    c.expect(
+        br#"{"execute":"guest-shutdown","arguments":{"mode":"sleep"}}"#,
+        &generic("mode is invalid (valid values are: halt|powerdown|reboot"),
+    );
+    c.assert_alive(3);
+    assert_eq!(
+        std::fs::read_to_string(sbin.path().join("calls")).unwrap(),
+        "poweroff \nshutdown -h -r +0 hypervisor initiated shutdown\nhalt \n"
+    );
+    // No zombie is left behind.
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", agent.pid())).unwrap_or_default();
+    assert_eq!(children.trim(), "", "unreaped children");
+}
+
+#[test]
+fn sigterm_exits_promptly_while_frozen_with_nothing_to_thaw() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("qga.state.isfrozen"), "").unwrap();
+    let empty = dir.path().join("mountinfo");
+    std::fs::write(&empty, "").unwrap();
+    let mut agent = agent_with_mounts(dir, &empty, &[]);
+    agent.signal(Signal::TERM);
+    assert!(agent.wait_exit(EXIT_TIMEOUT).success());
+    assert!(
+        !agent.dir().join("qga.state.isfrozen").exists(),
+        "thawed on the way out"
+    );
+}
