@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use qapi_core::{DispatchConfig, Dispatcher, Registry, Session};
 use qga_commands::{full_registry, Agent, AgentConfig, QEMU_COMPAT_VERSION};
-use qga_transport::{serve_unix, Method, StopSignal, UnixChannel};
+use qga_transport::{run_channel, Channel, ChannelConfig, Method, StopSignal};
 
 use crate::cli::{Cli, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PIDFILE, DEFAULT_STATEDIR};
 use crate::pidfile::Pidfile;
@@ -127,9 +127,6 @@ fn run(cli: Cli, daemon_child: bool) -> anyhow::Result<()> {
         );
     }
     let method: Method = cli.method.as_deref().unwrap_or("virtio-serial").parse()?;
-    if method != Method::UnixListen {
-        bail!("channel method {method} is not available yet in this version; use -m unix-listen");
-    }
     let Some(path) = cli
         .path
         .clone()
@@ -137,7 +134,17 @@ fn run(cli: Cli, daemon_child: bool) -> anyhow::Result<()> {
     else {
         bail!("must specify a path for this channel");
     };
-    let path = absolute(&path)?;
+    // A vsock address is not a path.
+    let path = if method == Method::VsockListen {
+        path
+    } else {
+        absolute(&path)?
+    };
+    let channel_config = ChannelConfig {
+        method,
+        path: path.clone(),
+        retry: cli.retry_path,
+    };
     let statedir = absolute(cli.statedir.as_deref().unwrap_or(Path::new(DEFAULT_STATEDIR)))?;
     if !statedir.is_dir() {
         bail!("state directory {} does not exist", statedir.display());
@@ -167,7 +174,9 @@ fn run(cli: Cli, daemon_child: bool) -> anyhow::Result<()> {
     } else {
         None
     };
-    let channel = UnixChannel::bind(&path)?;
+    let Some(channel) = Channel::open_retrying(&channel_config, &stop)? else {
+        return Ok(());
+    };
     if daemon_child {
         daemon::report_ready()?;
     }
@@ -185,7 +194,8 @@ fn run(cli: Cli, daemon_child: bool) -> anyhow::Result<()> {
         },
     );
     let mut session = Session::new(dispatcher);
-    let served = serve_unix(&channel, &mut session, &stop).context("serving the channel failed");
+    let served =
+        run_channel(&channel_config, channel, &mut session, &stop).context("serving the channel failed");
     if registry.is_frozen() {
         // Unlike QEMU's agent, which ignores SIGTERM while frozen, thaw
         // before exiting: an agent that is going away must not leave the

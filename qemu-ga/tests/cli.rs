@@ -119,22 +119,34 @@ fn unix_listen_needs_a_path() {
 }
 
 #[test]
-fn other_methods_are_not_available_yet() {
+fn a_missing_channel_device_is_a_clear_error() {
     let dir = tempdir();
     let statedir = dir.path().to_str().expect("utf-8 path");
     let missing = dir.path().join("no-such-device");
     let missing = missing.to_str().expect("utf-8 path");
-    for method in ["virtio-serial", "isa-serial", "vsock-listen"] {
-        let path = if method == "vsock-listen" {
-            "3:1234"
-        } else {
-            missing
-        };
-        let stderr = assert_fails(&["-m", method, "-p", path, "-t", statedir], "not available yet");
-        assert!(stderr.contains(method), "{method}: {stderr}");
+    for method in ["virtio-serial", "isa-serial"] {
+        let stderr = assert_fails(
+            &["-m", method, "-p", missing, "-t", statedir],
+            "failed to open channel",
+        );
+        assert!(
+            stderr.contains(missing) && stderr.contains("No such file or directory"),
+            "{method}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
     // virtio-serial is the default method.
-    assert_fails(&["-p", missing, "-t", statedir], "not available yet");
+    assert_fails(&["-p", missing, "-t", statedir], "failed to open channel");
+    for bad in ["3", "x:1", "3:"] {
+        assert_fails(
+            &["-m", "vsock-listen", "-p", bad, "-t", statedir],
+            "invalid vsock address",
+        );
+    }
+    assert_fails(
+        &["-m", "vsock-listen", "-t", statedir],
+        "must specify a path for this channel",
+    );
 }
 
 #[test]

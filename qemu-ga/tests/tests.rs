@@ -5,6 +5,7 @@
 // only `#[test]` functions, not the helpers they call.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod channels;
 mod cli;
 mod daemon;
 mod differential;

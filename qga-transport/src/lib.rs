@@ -2,19 +2,27 @@
 //! serves them.
 //!
 //! A channel is a byte stream to the host: a virtio-serial port, a serial
-//! port, or a listening Unix or vsock socket. [`serve_unix`] and
-//! [`serve_connection`] wait on the channel and on a [`StopSignal`] with
-//! `poll`, feed what the host sends to a [`Service`] (normally a
-//! [`qapi_core::Session`]) and write its replies back; when a host hangs
-//! up, the next one is served with the same agent state.
-#![forbid(unsafe_code)]
+//! port, or a listening Unix or vsock socket ([`Method`], [`Channel`]).
+//! Serving waits on the channel and on a [`StopSignal`] with `poll`, feeds
+//! what the host sends to a [`Service`] (normally a [`qapi_core::Session`])
+//! and writes its replies back; when a host goes away, the next one is
+//! served with the same agent state; with `retry`, a channel that cannot be
+//! opened or fails is opened again ([`run_channel`]).
+#![deny(unsafe_code)]
 
+mod channel;
+mod device;
 mod method;
 mod serve;
 mod stop;
+mod sys;
 mod unix;
+mod vsock;
 
+pub use channel::{run_channel, Channel, ChannelConfig, ChannelError, RETRY_INTERVAL};
+pub use device::{serve_device, DeviceChannel, DeviceEnd, DeviceKind, HOST_POLL_INTERVAL};
 pub use method::{Method, UnknownMethod};
-pub use serve::{serve_connection, serve_unix, Ended, Service, READ_CHUNK};
+pub use serve::{serve_connection, serve_listener, Ended, Listener, Service, READ_CHUNK};
 pub use stop::StopSignal;
 pub use unix::{ListenError, UnixChannel};
+pub use vsock::{BadVsockAddr, VsockAddr, VsockChannel};

@@ -1,13 +1,12 @@
 //! The serving loop: wait for a host, read its bytes, hand them to the
 //! session, write the replies back, and start over when the host goes.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::{self, Errno};
 
 use crate::stop::StopSignal;
-use crate::unix::UnixChannel;
 
 /// How much is read from the channel at a time.
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -33,13 +32,13 @@ impl Service for qapi_core::Session {
 }
 
 /// What woke a wait.
-enum Wake {
+pub(crate) enum Wake {
     Ready,
     Stop,
 }
 
 /// Waits until `fd` has `events` or stopping is requested.
-fn wait_for(fd: BorrowedFd<'_>, events: PollFlags, stop: &StopSignal) -> io::Result<Wake> {
+pub(crate) fn wait_for(fd: BorrowedFd<'_>, events: PollFlags, stop: &StopSignal) -> io::Result<Wake> {
     loop {
         if stop.is_raised() {
             return Ok(Wake::Stop);
@@ -63,17 +62,33 @@ fn wait_for(fd: BorrowedFd<'_>, events: PollFlags, stop: &StopSignal) -> io::Res
 }
 
 /// Writes all of `data`, waiting while the channel is full. Fails if the
-/// host is gone or stopping is requested.
-fn write_all(fd: BorrowedFd<'_>, mut data: &[u8], stop: &StopSignal) -> io::Result<()> {
+/// host is gone (hang-up: a socket's peer closed, or a virtio-serial port
+/// lost its host) or stopping is requested.
+pub(crate) fn write_all(fd: BorrowedFd<'_>, mut data: &[u8], stop: &StopSignal) -> io::Result<()> {
     while !data.is_empty() {
         match rustix::io::write(fd, data) {
             Ok(n) => data = &data[n..],
             Err(Errno::INTR) => {}
-            Err(Errno::AGAIN) => {
-                if let Wake::Stop = wait_for(fd, PollFlags::OUT, stop)? {
+            Err(Errno::AGAIN) => loop {
+                if stop.is_raised() {
                     return Err(Errno::CANCELED);
                 }
-            }
+                let mut fds = [
+                    PollFd::from_borrowed_fd(fd, PollFlags::OUT),
+                    PollFd::from_borrowed_fd(stop.poll_fd(), PollFlags::IN),
+                ];
+                match poll(&mut fds, None) {
+                    Ok(_) | Err(Errno::INTR) => {}
+                    Err(e) => return Err(e),
+                }
+                let events = fds[0].revents();
+                if events.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
+                    return Err(Errno::PIPE);
+                }
+                if events.contains(PollFlags::OUT) {
+                    break;
+                }
+            },
             Err(e) => return Err(e),
         }
     }
@@ -131,27 +146,35 @@ pub fn serve_connection(fd: BorrowedFd<'_>, service: &mut dyn Service, stop: &St
     }
 }
 
-/// Serves hosts connecting to a Unix socket, one at a time, until stopping
-/// is requested. The service keeps its state from one host to the next.
-pub fn serve_unix(channel: &UnixChannel, service: &mut dyn Service, stop: &StopSignal) -> io::Result<()> {
+/// A listening socket that hands out one host connection at a time.
+pub trait Listener {
+    /// The listening socket, for polling.
+    fn listen_fd(&self) -> BorrowedFd<'_>;
+    /// Accepts a pending connection, non-blocking and close-on-exec.
+    fn accept(&self) -> io::Result<OwnedFd>;
+}
+
+/// Serves hosts connecting to `listener`, one at a time, until stopping is
+/// requested. The service keeps its state from one host to the next.
+pub fn serve_listener(
+    listener: &dyn Listener,
+    service: &mut dyn Service,
+    stop: &StopSignal,
+) -> io::Result<()> {
     loop {
-        if let Wake::Stop = wait_for(channel.listener().as_fd(), PollFlags::IN, stop)? {
+        if let Wake::Stop = wait_for(listener.listen_fd(), PollFlags::IN, stop)? {
             return Ok(());
         }
-        let stream = match channel.listener().accept() {
-            Ok((stream, _)) => stream,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+        let connection = match listener.accept() {
+            Ok(fd) => fd,
+            Err(Errno::AGAIN | Errno::INTR) => continue,
             Err(e) => {
                 log::warn!("accepting a connection failed: {e}");
                 continue;
             }
         };
-        if let Err(e) = stream.set_nonblocking(true) {
-            log::warn!("failed to configure the connection: {e}");
-            continue;
-        }
         log::debug!("host connected");
-        let ended = serve_connection(stream.as_fd(), service, stop);
+        let ended = serve_connection(connection.as_fd(), service, stop);
         service.disconnected();
         log::debug!("host disconnected");
         if ended == Ended::Stopped {

@@ -1,7 +1,9 @@
 //! The `unix-listen` channel: a Unix stream socket, one host at a time.
 
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -52,6 +54,8 @@ impl UnixChannel {
             Err(e) => return Err(io_error(e)),
         }
         let listener = UnixListener::bind(path).map_err(io_error)?;
+        // The agent runs commands as root: only its owner may connect.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_error)?;
         listener.set_nonblocking(true).map_err(io_error)?;
         Ok(UnixChannel {
             listener,
@@ -67,6 +71,19 @@ impl UnixChannel {
     /// The listening socket.
     pub fn listener(&self) -> &UnixListener {
         &self.listener
+    }
+}
+
+impl crate::serve::Listener for UnixChannel {
+    fn listen_fd(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
+    }
+
+    fn accept(&self) -> rustix::io::Result<OwnedFd> {
+        rustix::net::accept_with(
+            &self.listener,
+            rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
+        )
     }
 }
 

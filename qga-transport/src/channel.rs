@@ -1,0 +1,160 @@
+//! Opening the channel `-m`/`-p` name, serving it, and opening it again
+//! after a failure when `-r` asks for it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::device::{pause, serve_device, DeviceChannel, DeviceEnd, DeviceKind};
+use crate::method::Method;
+use crate::serve::{serve_listener, Service};
+use crate::stop::StopSignal;
+use crate::unix::{ListenError, UnixChannel};
+use crate::vsock::{BadVsockAddr, VsockAddr, VsockChannel};
+
+/// How long to wait before opening a channel again (QEMU's interval).
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Which channel to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelConfig {
+    /// The kind of channel.
+    pub method: Method,
+    /// Device or socket path, or `<cid>:<port>` for vsock.
+    pub path: PathBuf,
+    /// Keep trying when the channel cannot be opened or fails (`-r`).
+    pub retry: bool,
+}
+
+/// Why a channel could not be opened or stopped working.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The Unix socket could not be set up.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// The vsock address is malformed.
+    #[error(transparent)]
+    BadAddress(#[from] BadVsockAddr),
+    /// The device or vsock socket could not be opened.
+    #[error("failed to open channel {path}")]
+    Open {
+        /// The channel's path or address.
+        path: String,
+        /// The cause.
+        #[source]
+        source: rustix::io::Errno,
+    },
+    /// The channel failed while serving (the device went away).
+    #[error("channel {path} failed")]
+    Failed {
+        /// The channel's path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: rustix::io::Errno,
+    },
+}
+
+/// An open channel.
+#[derive(Debug)]
+pub enum Channel {
+    /// `unix-listen`.
+    Unix(UnixChannel),
+    /// `vsock-listen`.
+    Vsock(VsockChannel),
+    /// `virtio-serial` or `isa-serial`.
+    Device(DeviceChannel),
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+impl Channel {
+    /// Opens the channel once.
+    pub fn open(config: &ChannelConfig) -> Result<Channel, ChannelError> {
+        let open_error = |source| ChannelError::Open {
+            path: display(&config.path),
+            source,
+        };
+        Ok(match config.method {
+            Method::UnixListen => Channel::Unix(UnixChannel::bind(&config.path)?),
+            Method::VsockListen => {
+                let addr: VsockAddr = config.path.to_string_lossy().parse()?;
+                Channel::Vsock(VsockChannel::bind(addr).map_err(open_error)?)
+            }
+            Method::VirtioSerial => Channel::Device(
+                DeviceChannel::open(&config.path, DeviceKind::VirtioSerial).map_err(open_error)?,
+            ),
+            Method::IsaSerial => {
+                Channel::Device(DeviceChannel::open(&config.path, DeviceKind::IsaSerial).map_err(open_error)?)
+            }
+        })
+    }
+
+    /// Opens the channel, and with `retry` keeps trying every
+    /// [`RETRY_INTERVAL`] (a device not plugged in yet). `None` if stopping
+    /// was requested meanwhile.
+    pub fn open_retrying(config: &ChannelConfig, stop: &StopSignal) -> Result<Option<Channel>, ChannelError> {
+        loop {
+            match Channel::open(config) {
+                Ok(channel) => return Ok(Some(channel)),
+                Err(e @ ChannelError::BadAddress(_)) => return Err(e),
+                Err(e) if config.retry => {
+                    log::warn!("{e}; trying again in {} s", RETRY_INTERVAL.as_secs());
+                    if pause(stop, RETRY_INTERVAL) {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Serves the channel until stopping is requested (`Ok`) or it fails.
+    pub fn serve(&self, service: &mut dyn Service, stop: &StopSignal) -> Result<(), ChannelError> {
+        let failed = |path: String, source| ChannelError::Failed { path, source };
+        match self {
+            Channel::Unix(unix) => {
+                serve_listener(unix, service, stop).map_err(|e| failed(display(unix.path()), e))
+            }
+            Channel::Vsock(vsock) => {
+                let addr = vsock.addr();
+                serve_listener(vsock, service, stop)
+                    .map_err(|e| failed(format!("{}:{}", addr.cid, addr.port), e))
+            }
+            Channel::Device(device) => match serve_device(device, service, stop) {
+                DeviceEnd::Stopped => Ok(()),
+                DeviceEnd::Failed(e) => Err(failed(display(device.path()), e)),
+            },
+        }
+    }
+}
+
+/// Serves `channel` until stopping is requested. When it fails and
+/// `config.retry` is set, it is opened again (after [`RETRY_INTERVAL`]) and
+/// served again, as QEMU's agent does after a device hot-unplug.
+pub fn run_channel(
+    config: &ChannelConfig,
+    mut channel: Channel,
+    service: &mut dyn Service,
+    stop: &StopSignal,
+) -> Result<(), ChannelError> {
+    loop {
+        match channel.serve(service, stop) {
+            Ok(()) => return Ok(()),
+            Err(e) if config.retry => {
+                log::warn!("{e}; opening it again in {} s", RETRY_INTERVAL.as_secs());
+                service.disconnected();
+                drop(channel);
+                if pause(stop, RETRY_INTERVAL) {
+                    return Ok(());
+                }
+                match Channel::open_retrying(config, stop)? {
+                    Some(again) => channel = again,
+                    None => return Ok(()),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

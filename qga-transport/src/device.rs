@@ -1,0 +1,165 @@
+//! The character-device channels: a virtio-serial port and a serial port.
+//!
+//! The agent keeps the device open for its whole life. A virtio-serial port
+//! reports hang-up (and reads return end-of-file) while no host has its end
+//! open; the agent then forgets any partial input and looks again every
+//! [`HOST_POLL_INTERVAL`], without spinning and without exiting, and serves
+//! as soon as a host writes. Bytes an earlier host left unread may still
+//! come through: hosts deal with them with the sync handshake. A serial port
+//! is put in raw mode, as QEMU's agent does. A read or poll error means the
+//! device itself went away (hot-unplug): the caller decides whether to
+//! retry ([`crate::ChannelConfig::retry`]).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::termios::{self, OptionalActions, QueueSelector, SpecialCodeIndex};
+
+use crate::serve::{write_all, Service, READ_CHUNK};
+use crate::stop::StopSignal;
+
+/// How often a virtio-serial port without a host is looked at again.
+pub const HOST_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Which kind of device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// `/dev/virtio-ports/...`.
+    VirtioSerial,
+    /// A tty such as `/dev/ttyS0`.
+    IsaSerial,
+}
+
+/// An open channel device.
+#[derive(Debug)]
+pub struct DeviceChannel {
+    fd: OwnedFd,
+    path: PathBuf,
+    kind: DeviceKind,
+}
+
+/// How serving a device ended.
+#[derive(Debug)]
+pub enum DeviceEnd {
+    /// Stopping was requested.
+    Stopped,
+    /// The device failed (it was removed, say).
+    Failed(Errno),
+}
+
+impl DeviceChannel {
+    /// Opens `path` read-write, non-blocking, close-on-exec; a serial port
+    /// is put in raw mode with pending input flushed.
+    pub fn open(path: &Path, kind: DeviceKind) -> rustix::io::Result<Self> {
+        let flags = OFlags::RDWR | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(path, flags, Mode::empty())?;
+        if kind == DeviceKind::IsaSerial {
+            let mut tio = termios::tcgetattr(&fd)?;
+            tio.make_raw();
+            tio.special_codes[SpecialCodeIndex::VMIN] = 1;
+            tio.special_codes[SpecialCodeIndex::VTIME] = 0;
+            termios::tcflush(&fd, QueueSelector::IFlush)?;
+            termios::tcsetattr(&fd, OptionalActions::Now, &tio)?;
+        }
+        Ok(DeviceChannel {
+            fd,
+            path: path.to_path_buf(),
+            kind,
+        })
+    }
+
+    /// The device's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The kind of device.
+    pub fn kind(&self) -> DeviceKind {
+        self.kind
+    }
+}
+
+/// Sleeps `interval` unless stopping is requested first; true if stopping.
+pub(crate) fn pause(stop: &StopSignal, interval: Duration) -> bool {
+    let timeout = Timespec {
+        tv_sec: interval.as_secs() as _,
+        tv_nsec: interval.subsec_nanos() as _,
+    };
+    let mut fds = [PollFd::from_borrowed_fd(stop.poll_fd(), PollFlags::IN)];
+    let _ = poll(&mut fds, Some(&timeout));
+    stop.is_raised()
+}
+
+/// Serves the host on `device` until stopping is requested or the device
+/// fails.
+pub fn serve_device(device: &DeviceChannel, service: &mut dyn Service, stop: &StopSignal) -> DeviceEnd {
+    let fd = device.fd.as_fd();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut out = Vec::with_capacity(READ_CHUNK);
+    let mut host_present = true;
+    loop {
+        if stop.is_raised() {
+            return DeviceEnd::Stopped;
+        }
+        let mut fds = [
+            PollFd::from_borrowed_fd(fd, PollFlags::IN),
+            PollFd::from_borrowed_fd(stop.poll_fd(), PollFlags::IN),
+        ];
+        match poll(&mut fds, None) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return DeviceEnd::Failed(e),
+        }
+        if !fds[1].revents().is_empty() {
+            return DeviceEnd::Stopped;
+        }
+        let events = fds[0].revents();
+        if events.intersects(PollFlags::ERR | PollFlags::NVAL) {
+            return DeviceEnd::Failed(Errno::IO);
+        }
+        let n = match rustix::io::read(fd, &mut buf) {
+            Ok(n) => n,
+            Err(Errno::AGAIN | Errno::INTR) => 0,
+            Err(e) => return DeviceEnd::Failed(e),
+        };
+        if n == 0 {
+            if events.contains(PollFlags::HUP) || events.contains(PollFlags::IN) {
+                // No host on the other end: forget its partial input and
+                // look again later, without spinning.
+                if host_present {
+                    log::debug!("no host connected to {}", device.path.display());
+                    service.disconnected();
+                    host_present = false;
+                }
+                if pause(stop, HOST_POLL_INTERVAL) {
+                    return DeviceEnd::Stopped;
+                }
+            }
+            continue;
+        }
+        if !host_present {
+            log::debug!("host connected to {}", device.path.display());
+            host_present = true;
+        }
+        let mut failed = None;
+        let mut flush = |pending: &mut Vec<u8>| {
+            if failed.is_none() {
+                failed = write_all(fd, pending, stop).err();
+            }
+            pending.clear();
+        };
+        service.input(&buf[..n], &mut out, &mut flush);
+        flush(&mut out);
+        if let Some(e) = failed {
+            if stop.is_raised() {
+                return DeviceEnd::Stopped;
+            }
+            // The host went away before reading its replies; they are lost,
+            // as with QEMU's agent. The device itself is still there.
+            log::debug!("writing to {} failed: {e}", device.path.display());
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The one gap in rustix this crate fills: vsock socket addresses.
+#![allow(unsafe_code)]
+
+use rustix::net::addr::{SocketAddrArg, SocketAddrLen, SocketAddrOpaque};
+
+/// `AF_VSOCK` from `<sys/socket.h>`.
+const AF_VSOCK: u16 = 40;
+
+/// `struct sockaddr_vm` from `<linux/vm_sockets.h>`.
+#[repr(C)]
+struct SockaddrVm {
+    svm_family: u16,
+    svm_reserved1: u16,
+    svm_port: u32,
+    svm_cid: u32,
+    svm_flags: u8,
+    svm_zero: [u8; 3],
+}
+
+/// A vsock address: context id and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VsockAddr {
+    /// Context id (`VMADDR_CID_ANY` is `u32::MAX`).
+    pub cid: u32,
+    /// Port.
+    pub port: u32,
+}
+
+// SAFETY: `with_sockaddr` hands `f` a pointer to a fully initialized
+// `sockaddr_vm` that lives on the stack for the whole call, and its exact
+// size, which is what the kernel reads for AF_VSOCK.
+unsafe impl SocketAddrArg for VsockAddr {
+    unsafe fn with_sockaddr<R>(&self, f: impl FnOnce(*const SocketAddrOpaque, SocketAddrLen) -> R) -> R {
+        let raw = SockaddrVm {
+            svm_family: AF_VSOCK,
+            svm_reserved1: 0,
+            svm_port: self.port,
+            svm_cid: self.cid,
+            svm_flags: 0,
+            svm_zero: [0; 3],
+        };
+        f(
+            (&raw as *const SockaddrVm).cast::<SocketAddrOpaque>(),
+            std::mem::size_of::<SockaddrVm>() as SocketAddrLen,
+        )
+    }
+}
