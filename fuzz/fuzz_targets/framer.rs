@@ -1,0 +1,119 @@
+//! The framer under any split: the first byte picks a chunk size (and, with
+//! its top bit, small limits); the rest is fed in chunks of that size and
+//! must give the same frames as when fed whole. Every message goes through
+//! the parser and both decoders, and what parses must survive a
+//! `to_json` round trip.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use qga_protocol::{parse_message, to_json, Frame, FrameError, Framer, Limits, Reply, Request};
+
+#[path = "common.rs"]
+mod common;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Out {
+    Msg(Vec<u8>),
+    Err(FrameError),
+}
+
+fn run<'a>(limits: Limits, chunks: impl Iterator<Item = &'a [u8]>) -> Vec<Out> {
+    let mut framer = Framer::with_limits(limits);
+    let mut out = Vec::new();
+    for chunk in chunks {
+        framer.feed(chunk, |f| {
+            out.push(match f {
+                Frame::Message(m) => Out::Msg(m.to_vec()),
+                Frame::Error(e) => Out::Err(e),
+            })
+        });
+    }
+    out
+}
+
+/// The text of a stray token reduced to its last byte: with small limits it
+/// depends on the split for tokens longer than the size limit (a known bug,
+/// see qga-protocol/tests/properties.rs `bug_stray_text_depends_on_split`).
+fn lax(out: Vec<Out>) -> Vec<Out> {
+    out.into_iter()
+        .map(|o| match o {
+            Out::Err(FrameError::Stray(t)) => {
+                Out::Err(FrameError::Stray(t.last().copied().into_iter().collect()))
+            }
+            o => o,
+        })
+        .collect()
+}
+
+/// Deepest `{`/`[` nesting of a framed (lexically valid) message.
+fn depth(message: &[u8]) -> usize {
+    let (mut depth, mut max) = (0i64, 0i64);
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
+    for &b in message {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == q {
+                quote = None;
+            }
+            continue;
+        }
+        match b {
+            b'"' | b'\'' => quote = Some(b),
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' => depth -= 1,
+            _ => {}
+        }
+    }
+    max as usize
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, input)) = data.split_first() else {
+        return;
+    };
+    let chunk = usize::from(mode & 0x3F) + 1;
+    let small = mode & 0x80 != 0;
+    let limits = if small {
+        Limits {
+            max_message_bytes: 64,
+            max_tokens: 16,
+            max_depth: 4,
+        }
+    } else {
+        Limits::default()
+    };
+
+    let split = run(limits, input.chunks(chunk));
+    let whole = run(limits, std::iter::once(input));
+    if small {
+        assert_eq!(lax(split), lax(whole.clone()), "split at {chunk} differs");
+    } else {
+        assert_eq!(split, whole, "split at {chunk} differs");
+    }
+
+    for out in &whole {
+        let Out::Msg(message) = out else { continue };
+        assert!(message.len() <= limits.max_message_bytes);
+        assert!(depth(message) <= limits.max_depth);
+        let parsed = parse_message(message);
+        let request = Request::decode(message);
+        let _ = Reply::decode(message);
+        if let Ok(request) = &request {
+            assert!(parsed.is_ok());
+            let again = Request::decode(&request.encode()).expect("an encoded request decodes");
+            assert_eq!(again.execute, request.execute);
+        }
+        if let Ok(value) = parsed {
+            let text = to_json(&value).expect("serializable");
+            let back = parse_message(&text).expect("to_json output parses");
+            assert!(common::json_eq(&value, &back), "{value:?} -> {back:?}");
+        }
+    }
+});
