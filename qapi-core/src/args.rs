@@ -171,7 +171,10 @@ impl Error {
         let name = || path.to_string();
         Error::done(match self.kind {
             Pending::Done(e) => e,
-            Pending::InvalidValue(value) => ArgError::InvalidValue { name: name(), value },
+            Pending::InvalidValue(value) => ArgError::InvalidValue {
+                name: path.leaf().to_string(),
+                value,
+            },
             Pending::InvalidType(expected) => ArgError::InvalidType {
                 name: name(),
                 expected,
@@ -218,6 +221,15 @@ enum Path<'a> {
 }
 
 impl Path<'_> {
+    /// The member's own name, as QEMU's enum and range messages give it
+    /// ("null" for a list element).
+    fn leaf(&self) -> &str {
+        match self {
+            Path::Member(_, name) => name,
+            Path::Root | Path::Element(..) => "null",
+        }
+    }
+
     fn child(&self, field: &str) -> String {
         match self {
             Path::Root => field.to_string(),
@@ -263,8 +275,17 @@ impl ValueDe<'_, '_> {
 
     fn out_of_range(&self, expected: &'static str) -> Error {
         Error::done(ArgError::OutOfRange {
-            name: self.path.to_string(),
+            name: self.path.leaf().to_string(),
             expected,
+        })
+    }
+
+    /// QEMU's error for a value that is not an unsigned integer:
+    /// "Parameter 'x' expects uint64", with the full path.
+    fn not_unsigned(&self) -> Error {
+        Error::done(ArgError::OutOfRange {
+            name: self.path.to_string(),
+            expected: "uint64",
         })
     }
 
@@ -275,16 +296,16 @@ impl ValueDe<'_, '_> {
         }
     }
 
-    fn uint(&self, expected: &'static str) -> Result<u64, Error> {
+    fn uint(&self) -> Result<u64, Error> {
         match self.value {
             Value::Number(n) => match (n.as_u64(), n.as_i64()) {
                 (Some(u), _) => Ok(u),
                 // QEMU takes a negative integer for a uint64 as its two's
                 // complement.
                 (None, Some(i)) => Ok(i as u64),
-                _ => Err(self.wrong_type(expected)),
+                _ => Err(self.not_unsigned()),
             },
-            _ => Err(self.wrong_type(expected)),
+            _ => Err(self.not_unsigned()),
         }
     }
 }
@@ -302,7 +323,7 @@ macro_rules! narrow_int {
 macro_rules! narrow_uint {
     ($method:ident, $visit:ident, $ty:ty, $qapi:literal) => {
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-            let n = self.uint("integer")?;
+            let n = self.uint()?;
             let n = <$ty>::try_from(n).map_err(|_| self.out_of_range($qapi))?;
             visitor.$visit(n).map_err(|e: Error| e.at_value(&self.path))
         }
@@ -310,9 +331,10 @@ macro_rules! narrow_uint {
 }
 
 impl ValueDe<'_, '_> {
-    /// Visits an object. For a struct (`fields` known), members it does not
-    /// declare are reported only after the declared ones decoded, as QEMU's
-    /// visitor checks for leftovers last.
+    /// Visits an object. A struct's members (`fields` known) are visited in
+    /// their declared order, absent ones included, so the first problem
+    /// reported is the one QEMU's visitor meets first; members it does not
+    /// declare are reported after all declared ones decoded.
     fn visit_object<'de, V: Visitor<'de>>(
         self,
         fields: Option<&'static [&'static str]>,
@@ -322,14 +344,20 @@ impl ValueDe<'_, '_> {
             return Err(self.wrong_type("object"));
         };
         let path = self.path;
-        let value = visitor
-            .visit_map(MapDe {
+        let value = match fields {
+            None => visitor.visit_map(MapDe {
                 members: members.iter(),
                 current: None,
                 path: &path,
-                fields,
-            })
-            .map_err(|e: Error| e.in_struct(&path))?;
+            }),
+            Some(fields) => visitor.visit_map(StructDe {
+                fields: fields.iter(),
+                members,
+                current: None,
+                path: &path,
+            }),
+        }
+        .map_err(|e: Error| e.in_struct(&path))?;
         if let Some(fields) = fields {
             if let Some(extra) = members.keys().find(|k| !fields.contains(&k.as_str())) {
                 return Err(Error::done(ArgError::Unexpected(path.child(extra))));
@@ -376,16 +404,16 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, '_> {
     }
 
     fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let n = self.uint("uint64")?;
+        let n = self.uint()?;
         visitor.visit_u64(n).map_err(|e: Error| e.at_value(&self.path))
     }
 
-    narrow_int!(deserialize_i8, visit_i8, i8, "int8");
-    narrow_int!(deserialize_i16, visit_i16, i16, "int16");
-    narrow_int!(deserialize_i32, visit_i32, i32, "int32");
-    narrow_uint!(deserialize_u8, visit_u8, u8, "uint8");
-    narrow_uint!(deserialize_u16, visit_u16, u16, "uint16");
-    narrow_uint!(deserialize_u32, visit_u32, u32, "uint32");
+    narrow_int!(deserialize_i8, visit_i8, i8, "int8_t");
+    narrow_int!(deserialize_i16, visit_i16, i16, "int16_t");
+    narrow_int!(deserialize_i32, visit_i32, i32, "int32_t");
+    narrow_uint!(deserialize_u8, visit_u8, u8, "uint8_t");
+    narrow_uint!(deserialize_u16, visit_u16, u16, "uint16_t");
+    narrow_uint!(deserialize_u32, visit_u32, u32, "uint32_t");
 
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.value {
@@ -544,20 +572,13 @@ struct MapDe<'v, 'p> {
     members: serde_json::map::Iter<'v>,
     current: Option<(&'v String, &'v Value)>,
     path: &'p Path<'p>,
-    /// For a struct, the members it declares; others are skipped here and
-    /// reported after the visit.
-    fields: Option<&'static [&'static str]>,
 }
 
 impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
-        let fields = self.fields;
-        self.current = self
-            .members
-            .by_ref()
-            .find(|(key, _)| fields.is_none_or(|f| f.contains(&key.as_str())));
+        self.current = self.members.next();
         match self.current {
             None => Ok(None),
             Some((key, _)) => {
@@ -578,6 +599,66 @@ impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
 
     fn size_hint(&self) -> Option<usize> {
         Some(self.members.len())
+    }
+}
+
+/// A struct's members in declared order, absent ones as [`AbsentDe`].
+struct StructDe<'v, 'p> {
+    fields: std::slice::Iter<'static, &'static str>,
+    members: &'v serde_json::Map<String, Value>,
+    current: Option<&'static str>,
+    path: &'p Path<'p>,
+}
+
+impl<'de> de::MapAccess<'de> for StructDe<'_, '_> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+        self.current = self.fields.next().copied();
+        match self.current {
+            None => Ok(None),
+            Some(field) => {
+                let key: de::value::StrDeserializer<'_, Error> = field.into_deserializer();
+                seed.deserialize(key).map(Some)
+            }
+        }
+    }
+
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, Error> {
+        let Some(field) = self.current.take() else {
+            return Err(de::Error::custom("value requested before key"));
+        };
+        let path = Path::Member(self.path, field);
+        match self.members.get(field) {
+            Some(value) => seed
+                .deserialize(ValueDe { value, path })
+                .map_err(|e: Error| e.at_value(&path)),
+            None => seed.deserialize(AbsentDe { path }),
+        }
+    }
+}
+
+/// A declared member the input leaves out: `None` for an optional member
+/// (an `Option`), "Parameter '...' is missing" for anything else.
+struct AbsentDe<'p> {
+    path: Path<'p>,
+}
+
+impl<'de> de::Deserializer<'de> for AbsentDe<'_> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Error> {
+        Err(Error::done(ArgError::Missing(self.path.to_string())))
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_none()
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
     }
 }
 

@@ -355,31 +355,28 @@ impl Framer {
             _ => {}
         }
         let len = self.carried + (end - cursor.seg);
-        let too_large = self.oversized || len > self.limits.max_message_bytes;
         let open = (self.braces > 0 || self.brackets > 0) && self.braces >= 0 && self.brackets >= 0;
-        if open {
-            let depth = (self.braces + self.brackets) as usize;
-            let error = if too_large {
-                Some(FrameError::TooLarge)
-            } else if self.tokens + 1 > self.limits.max_tokens {
-                Some(FrameError::TooManyTokens)
-            } else if depth > self.limits.max_depth {
-                Some(FrameError::TooDeep)
-            } else {
-                None
-            };
-            match error {
-                Some(error) => {
-                    self.drop_message();
-                    on_frame(Frame::Error(error));
-                }
-                None => self.tokens += 1,
-            }
+        let depth = if open {
+            (self.braces + self.brackets) as usize
+        } else {
+            0
+        };
+        let error = if self.oversized || len > self.limits.max_message_bytes {
+            Some(FrameError::TooLarge)
+        } else if self.tokens + 1 > self.limits.max_tokens {
+            Some(FrameError::TooManyTokens)
+        } else if depth > self.limits.max_depth {
+            Some(FrameError::TooDeep)
+        } else {
+            None
+        };
+        if let Some(error) = error {
+            self.drop_message();
+            on_frame(Frame::Error(error));
             return;
         }
-        if too_large {
-            self.drop_message();
-            on_frame(Frame::Error(FrameError::TooLarge));
+        self.tokens += 1;
+        if open {
             return;
         }
         let bytes = &cursor.input[cursor.seg..end];
@@ -395,12 +392,19 @@ impl Framer {
     /// The byte before `end` cannot belong to the current token: report the
     /// token so far, drop the partial message and skip to a resync byte.
     fn stray(&mut self, cursor: &Cursor<'_>, end: usize, on_frame: &mut impl FnMut(Frame<'_>)) {
-        let text = match cursor.token {
-            Some(t) => cursor.input[t..end].to_vec(),
-            None => {
-                let mut text = self.buf.get(self.token_at..).unwrap_or_default().to_vec();
-                text.extend_from_slice(&cursor.input[..end]);
-                text
+        let message_len = self.carried + (end - cursor.seg);
+        let text = if self.oversized || (self.in_message && message_len > self.limits.max_message_bytes) {
+            // The token's start is no longer kept: name the bad byte only,
+            // however the input was split.
+            cursor.input[end - 1..end].to_vec()
+        } else {
+            match cursor.token {
+                Some(t) => cursor.input[t..end].to_vec(),
+                None => {
+                    let mut text = self.buf.get(self.token_at..).unwrap_or_default().to_vec();
+                    text.extend_from_slice(&cursor.input[..end]);
+                    text
+                }
             }
         };
         self.drop_message();

@@ -57,6 +57,13 @@ impl Formatter for QemuFormatter {
                 continue;
             }
             w.write_all(&bytes[plain_from..i])?;
+            // Noncharacters are written as U+FFFD, as QEMU writes them.
+            let code = c as u32;
+            let c = if (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE {
+                '\u{FFFD}'
+            } else {
+                c
+            };
             let mut units = [0u16; 2];
             for &unit in c.encode_utf16(&mut units).iter() {
                 write_u_escape(w, unit)?;

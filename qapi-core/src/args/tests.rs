@@ -99,7 +99,7 @@ fn error_texts_match_qemu() {
     );
     assert_eq!(
         decode::<Rich>(json!({"count": 4294967296u64})).unwrap_err(),
-        "Parameter 'count' expects uint32"
+        "Parameter 'count' expects uint32_t"
     );
     assert_eq!(
         decode::<Rich>(json!({"name": 1})).unwrap_err(),
