@@ -5,11 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
-ensure_packages qemu-guest-agent gcc libc6-dev python3 procps e2fsprogs util-linux mount
+ensure_packages qemu-guest-agent gcc libc6-dev python3 procps e2fsprogs util-linux mount \
+    qemu-system-x86 linux-image-amd64 busybox-static cpio gzip
 ensure_rust
 export CARGO_TERM_COLOR=never
 echo "== cargo fmt"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo doc"; RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+echo "== static agent for the VM test"
+QGA_VM_AGENT=$(scripts/build-static.sh)
+export QGA_VM_AGENT QGA_VM_TEST=1
 echo "== cargo test"; cargo test --workspace --all-targets
 echo "== doc tests"; cargo test --workspace --doc

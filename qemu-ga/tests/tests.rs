@@ -12,3 +12,4 @@ mod differential;
 mod guest_ops;
 mod serving;
 mod util;
+mod vm;
