@@ -4,28 +4,25 @@
 //! the machine's own filesystems are never frozen.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Child;
 use std::time::Duration;
 
+use qga_commands::testing::LoopFs;
 use rustix::process::Signal;
 use serde_json::{json, Value};
 
-use crate::util::{generic, not_found, tempdir, wait_until, Agent, Client, EXIT_TIMEOUT};
+use crate::util::{
+    call_within, generic, not_found, return_within, tempdir, wait_until, Agent, Client, EXIT_TIMEOUT,
+    REPLY_TIMEOUT,
+};
 
-/// Sends one request and parses its one-line reply.
 fn call(client: &mut Client, request: &Value) -> Value {
-    client.send(request.to_string().as_bytes());
-    let line = client.read_line();
-    serde_json::from_slice(&line).unwrap_or_else(|e| panic!("bad reply {line:?}: {e}"))
+    call_within(client, request, REPLY_TIMEOUT)
 }
 
 fn ret(client: &mut Client, request: Value) -> Value {
-    let reply = call(client, &request);
-    reply
-        .get("return")
-        .cloned()
-        .unwrap_or_else(|| panic!("{request} failed: {reply}"))
+    return_within(client, request, REPLY_TIMEOUT)
 }
 
 fn error_desc(client: &mut Client, request: Value) -> String {
@@ -280,78 +277,6 @@ fn an_agent_restarted_while_frozen_allows_only_freeze_safe_commands() {
     );
 }
 
-/// A loop-mounted ext4 image, unmounted on drop (after a thaw).
-struct LoopFs {
-    dir: tempfile::TempDir,
-    mnt: PathBuf,
-}
-
-fn quiet(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-impl LoopFs {
-    fn new() -> Option<LoopFs> {
-        if !rustix::process::geteuid().is_root() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must run the freeze tests as root"
-            );
-            eprintln!("skipping: freeze tests need root");
-            return None;
-        }
-        let dir = tempdir();
-        let img = dir.path().join("fs.img");
-        let mnt = dir.path().join("mnt");
-        std::fs::create_dir(&mnt).unwrap();
-        assert!(quiet("truncate", &["-s", "32M", img.to_str().unwrap()]));
-        assert!(
-            quiet("mkfs.ext4", &["-q", "-F", img.to_str().unwrap()]),
-            "mkfs.ext4 is needed"
-        );
-        assert!(quiet(
-            "mount",
-            &["-o", "loop", img.to_str().unwrap(), mnt.to_str().unwrap()]
-        ));
-        Some(LoopFs { dir, mnt })
-    }
-
-    fn mnt(&self) -> &str {
-        self.mnt.to_str().unwrap()
-    }
-
-    /// A mount table with only this filesystem.
-    fn mountinfo(&self) -> PathBuf {
-        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let line = table
-            .lines()
-            .find(|l| l.split(' ').nth(4) == Some(self.mnt()))
-            .unwrap();
-        let path = self.dir.path().join("mountinfo");
-        std::fs::write(&path, format!("{line}\n")).unwrap();
-        path
-    }
-
-    fn writer(&self) -> Child {
-        Command::new("sh")
-            .args(["-c", &format!("echo data > '{0}/w' && sync '{0}/w'", self.mnt())])
-            .spawn()
-            .unwrap()
-    }
-}
-
-impl Drop for LoopFs {
-    fn drop(&mut self) {
-        quiet("fsfreeze", &["--unfreeze", self.mnt()]);
-        quiet("umount", &[self.mnt()]);
-    }
-}
-
 fn exits_within(child: &mut Child, limit: Duration) -> bool {
     wait_until(limit, || child.try_wait().unwrap().is_some())
 }
@@ -359,12 +284,12 @@ fn exits_within(child: &mut Child, limit: Duration) -> bool {
 #[test]
 fn freeze_over_the_wire_blocks_writers_and_sigterm_thaws() {
     let Some(fs) = LoopFs::new() else { return };
-    let log = fs.dir.path().join("hook.log");
-    let hook = fs.dir.path().join("hook");
+    let log = fs.dir().join("hook.log");
+    let hook = fs.dir().join("hook");
     std::fs::write(&hook, format!("#!/bin/sh\necho \"$1\" >> '{}'\n", log.display())).unwrap();
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     let hook_arg = format!("-F{}", hook.display());
-    let agent = agent_with_mounts(tempdir(), &fs.mountinfo(), &[&hook_arg]);
+    let agent = agent_with_mounts(tempdir(), &fs.mountinfo(""), &[&hook_arg]);
     let mut c = agent.connect();
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-freeze"})), 1);
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-status"})), "frozen");

@@ -582,3 +582,28 @@ pub fn dead_pid() -> u32 {
     child.wait().expect("wait for true");
     pid
 }
+
+/// Sends one request (a JSON value) and parses its one-line reply, waiting
+/// at most `timeout`.
+#[track_caller]
+pub fn call_within(client: &mut Client, request: &serde_json::Value, timeout: Duration) -> serde_json::Value {
+    client.send(request.to_string().as_bytes());
+    let line = client
+        .try_read_until(b"\n", timeout)
+        .unwrap_or_else(|s| panic!("no reply to {request}: {}", show_short(&s.into_marked(), 500)));
+    serde_json::from_slice(&line).unwrap_or_else(|e| panic!("bad reply {} to {request}: {e}", show(&line)))
+}
+
+/// The `return` member of the reply to `request`; panics on an error reply.
+#[track_caller]
+pub fn return_within(
+    client: &mut Client,
+    request: serde_json::Value,
+    timeout: Duration,
+) -> serde_json::Value {
+    let reply = call_within(client, &request, timeout);
+    reply
+        .get("return")
+        .cloned()
+        .unwrap_or_else(|| panic!("{request} failed: {reply}"))
+}

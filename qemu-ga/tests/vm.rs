@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::util::{show_short, Agent, Client};
+use crate::util::{call_within, return_within, show_short, Agent, Client};
 
 /// How long the guest may take to boot and answer (software emulation).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -308,19 +308,11 @@ fn sync(c: &mut Client, id: i64, limit: Duration) -> bool {
 }
 
 fn call(c: &mut Client, request: &Value) -> Value {
-    c.send(request.to_string().as_bytes());
-    let line = c
-        .try_read_until(b"\n", VM_REPLY)
-        .unwrap_or_else(|s| panic!("no reply to {request}: {}", show_short(&s.into_marked(), 500)));
-    serde_json::from_slice(&line).unwrap_or_else(|e| panic!("bad reply to {request}: {e}"))
+    call_within(c, request, VM_REPLY)
 }
 
 fn ret(c: &mut Client, request: Value) -> Value {
-    let reply = call(c, &request);
-    reply
-        .get("return")
-        .cloned()
-        .unwrap_or_else(|| panic!("{request} failed: {reply}"))
+    return_within(c, request, VM_REPLY)
 }
 
 /// Sends `input` then a guest-sync marker, and returns everything the

@@ -17,6 +17,8 @@ pub mod run;
 pub mod shutdown;
 pub mod state;
 mod sys;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -121,30 +123,19 @@ pub fn register_all(registry: &mut Registry, agent: &Arc<Agent>) {
         })
         .no_success_response();
 
-    let a = Arc::clone(agent);
-    registry.register("guest-file-open", move |args: GuestFileOpenArgs| {
-        a.files.open(args)
-    });
-    let a = Arc::clone(agent);
-    registry.register("guest-file-close", move |args: GuestFileHandleArgs| {
-        a.files.close(args)
-    });
-    let a = Arc::clone(agent);
-    registry.register("guest-file-read", move |args: GuestFileReadArgs| {
-        a.files.read(args)
-    });
-    let a = Arc::clone(agent);
-    registry.register("guest-file-write", move |args: GuestFileWriteArgs| {
-        a.files.write(args)
-    });
-    let a = Arc::clone(agent);
-    registry.register("guest-file-seek", move |args: GuestFileSeekArgs| {
-        a.files.seek(args)
-    });
-    let a = Arc::clone(agent);
-    registry.register("guest-file-flush", move |args: GuestFileHandleArgs| {
-        a.files.flush(args)
-    });
+    // Each file command forwards its typed arguments to the file table.
+    macro_rules! file_command {
+        ($name:literal, $args:ty, $method:ident) => {{
+            let a = Arc::clone(agent);
+            registry.register($name, move |args: $args| a.files.$method(args));
+        }};
+    }
+    file_command!("guest-file-open", GuestFileOpenArgs, open);
+    file_command!("guest-file-close", GuestFileHandleArgs, close);
+    file_command!("guest-file-read", GuestFileReadArgs, read);
+    file_command!("guest-file-write", GuestFileWriteArgs, write);
+    file_command!("guest-file-seek", GuestFileSeekArgs, seek);
+    file_command!("guest-file-flush", GuestFileHandleArgs, flush);
 
     let a = Arc::clone(agent);
     registry

@@ -3,11 +3,11 @@
 //!
 //! The program runs in a process group of its own, with standard input
 //! `/dev/null` (or a pipe carrying `input`) and standard output and error
-//! both captured. On failure the host reads, as QEMU words it, "child
-//! process has failed to <action>: <output>" (or ": exit status N" when the
-//! program said nothing), or "child process has terminated abnormally" when
+//! both captured. On failure the host reads, as QEMU words it, `child
+//! process has failed to ACTION: OUTPUT` (or `: exit status N` when the
+//! program said nothing), or `child process has terminated abnormally` when
 //! a signal ended it. A program that cannot be started reads as QEMU's
-//! child reports it: "failed to exec '<program>': <reason>".
+//! child reports it: `failed to exec 'PROGRAM': REASON`.
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};

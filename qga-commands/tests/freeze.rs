@@ -5,99 +5,17 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use qapi_core::Registry;
 use qga_commands::freeze::Freezer;
 use qga_commands::state::FrozenMarker;
+use qga_commands::testing::LoopFs;
 use qga_protocol::schema::GuestFsfreezeStatus;
 
-/// A loop-mounted ext4 filesystem, unmounted (after a thaw) on drop.
-struct LoopFs {
-    dir: tempfile::TempDir,
-    mnt: PathBuf,
-}
-
-fn run(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-impl LoopFs {
-    /// None (after saying why) when this machine cannot loop-mount.
-    fn new() -> Option<LoopFs> {
-        if !rustix::process::geteuid().is_root() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must run the freeze tests as root"
-            );
-            eprintln!("skipping: freeze tests need root");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let img = dir.path().join("fs.img");
-        let mnt = dir.path().join("mnt");
-        std::fs::create_dir(&mnt).unwrap();
-        assert!(run("truncate", &["-s", "32M", img.to_str().unwrap()]));
-        assert!(
-            run("mkfs.ext4", &["-q", "-F", img.to_str().unwrap()]),
-            "mkfs.ext4 (e2fsprogs) is needed"
-        );
-        assert!(
-            run(
-                "mount",
-                &["-o", "loop", img.to_str().unwrap(), mnt.to_str().unwrap()]
-            ),
-            "loop mount failed"
-        );
-        Some(LoopFs { dir, mnt })
-    }
-
-    fn mnt(&self) -> String {
-        self.mnt.to_string_lossy().into_owned()
-    }
-
-    /// A mount table holding this filesystem's line (and `extra` lines
-    /// before it).
-    fn mountinfo(&self, extra: &str) -> PathBuf {
-        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let ours: Vec<&str> = table
-            .lines()
-            .filter(|l| l.split(' ').nth(4) == Some(self.mnt().as_str()))
-            .collect();
-        assert_eq!(ours.len(), 1, "{table}");
-        let path = self.dir.path().join("mountinfo");
-        std::fs::write(&path, format!("{extra}{}\n", ours[0])).unwrap();
-        path
-    }
-
-    fn freezer(&self, hook: Option<PathBuf>, extra: &str) -> Freezer {
-        Freezer::new(hook, self.mountinfo(extra), FrozenMarker::new(self.dir.path()))
-    }
-
-    /// Starts another process writing to the filesystem.
-    fn writer(&self) -> Child {
-        Command::new("sh")
-            .args([
-                "-c",
-                &format!("echo data > '{}/file' && sync '{}/file'", self.mnt(), self.mnt()),
-            ])
-            .spawn()
-            .unwrap()
-    }
-}
-
-impl Drop for LoopFs {
-    fn drop(&mut self) {
-        // Thaw whatever a failed test left frozen, then unmount.
-        run("fsfreeze", &["--unfreeze", &self.mnt()]);
-        run("umount", &[&self.mnt()]);
-    }
+fn make_freezer(fs: &LoopFs, hook: Option<PathBuf>, extra: &str) -> Freezer {
+    Freezer::new(hook, fs.mountinfo(extra), FrozenMarker::new(fs.dir()))
 }
 
 fn finished_within(child: &mut Child, limit: Duration) -> bool {
@@ -115,11 +33,11 @@ fn finished_within(child: &mut Child, limit: Duration) -> bool {
 fn freeze_blocks_writers_until_thaw() {
     let Some(fs) = LoopFs::new() else { return };
     let registry = Registry::new("test");
-    let freezer = fs.freezer(None, "");
+    let freezer = make_freezer(&fs, None, "");
     assert_eq!(freezer.freeze(&registry, None).unwrap(), 1);
     assert_eq!(freezer.status(&registry), GuestFsfreezeStatus::Frozen);
     assert!(registry.is_frozen());
-    assert!(fs.dir.path().join("qga.state.isfrozen").exists());
+    assert!(fs.dir().join("qga.state.isfrozen").exists());
     let mut writer = fs.writer();
     assert!(
         !finished_within(&mut writer, Duration::from_millis(500)),
@@ -131,7 +49,7 @@ fn freeze_blocks_writers_until_thaw() {
         "the writer stayed blocked after thaw"
     );
     assert_eq!(freezer.status(&registry), GuestFsfreezeStatus::Thawed);
-    assert!(!fs.dir.path().join("qga.state.isfrozen").exists());
+    assert!(!fs.dir().join("qga.state.isfrozen").exists());
     assert_eq!(freezer.thaw(&registry).unwrap(), 0, "nothing left to thaw");
 }
 
@@ -139,7 +57,7 @@ fn freeze_blocks_writers_until_thaw() {
 fn freeze_list_picks_mountpoints() {
     let Some(fs) = LoopFs::new() else { return };
     let registry = Registry::new("test");
-    let freezer = fs.freezer(None, "");
+    let freezer = make_freezer(&fs, None, "");
     assert_eq!(
         freezer
             .freeze(&registry, Some(&["/no/such/mount".to_string()]))
@@ -163,7 +81,7 @@ fn a_failure_part_way_thaws_what_was_frozen() {
     let Some(fs) = LoopFs::new() else { return };
     let registry = Registry::new("test");
     // Frozen in reverse order: the loop filesystem first, then the bogus one.
-    let freezer = fs.freezer(None, "99 1 8:99 / /no/such/dir rw - ext4 /dev/sdz9 rw\n");
+    let freezer = make_freezer(&fs, None, "99 1 8:99 / /no/such/dir rw - ext4 /dev/sdz9 rw\n");
     let err = freezer.freeze(&registry, None).unwrap_err();
     assert_eq!(err.0, "failed to open /no/such/dir: No such file or directory");
     assert_eq!(freezer.status(&registry), GuestFsfreezeStatus::Thawed);
@@ -178,8 +96,8 @@ fn a_failure_part_way_thaws_what_was_frozen() {
 fn the_hook_runs_around_freeze_and_thaw() {
     let Some(fs) = LoopFs::new() else { return };
     let registry = Registry::new("test");
-    let log = fs.dir.path().join("hook.log");
-    let hook = fs.dir.path().join("hook");
+    let log = fs.dir().join("hook.log");
+    let hook = fs.dir().join("hook");
     std::fs::write(
         &hook,
         format!(
@@ -190,13 +108,13 @@ fn the_hook_runs_around_freeze_and_thaw() {
     )
     .unwrap();
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let freezer = fs.freezer(Some(hook.clone()), "");
+    let freezer = make_freezer(&fs, Some(hook.clone()), "");
     assert_eq!(freezer.freeze(&registry, None).unwrap(), 1);
     assert_eq!(freezer.thaw(&registry).unwrap(), 1);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "freeze\nthaw\n");
 
     // A failing hook stops the freeze before anything is frozen.
-    std::fs::write(fs.dir.path().join("hook.fail"), "").unwrap();
+    std::fs::write(fs.dir().join("hook.fail"), "").unwrap();
     let err = freezer.freeze(&registry, None).unwrap_err();
     assert_eq!(
         err.0,
@@ -206,7 +124,7 @@ fn the_hook_runs_around_freeze_and_thaw() {
     let mut writer = fs.writer();
     assert!(finished_within(&mut writer, Duration::from_secs(10)));
 
-    let missing = fs.freezer(Some(Path::new("/no/such/hook").to_path_buf()), "");
+    let missing = make_freezer(&fs, Some(Path::new("/no/such/hook").to_path_buf()), "");
     assert_eq!(
         missing.freeze(&registry, None).unwrap_err().0,
         "child process has failed to execute fsfreeze hook: failed to exec '/no/such/hook': No such file or directory\n"

@@ -19,7 +19,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::termios::{self, OptionalActions, QueueSelector, SpecialCodeIndex};
 
-use crate::serve::{write_all, Service, READ_CHUNK};
+use crate::serve::{respond, Service, READ_CHUNK};
 use crate::stop::StopSignal;
 
 /// How often a virtio-serial port without a host is looked at again.
@@ -144,16 +144,7 @@ pub fn serve_device(device: &DeviceChannel, service: &mut dyn Service, stop: &St
             log::debug!("host connected to {}", device.path.display());
             host_present = true;
         }
-        let mut failed = None;
-        let mut flush = |pending: &mut Vec<u8>| {
-            if failed.is_none() {
-                failed = write_all(fd, pending, stop).err();
-            }
-            pending.clear();
-        };
-        service.input(&buf[..n], &mut out, &mut flush);
-        flush(&mut out);
-        if let Some(e) = failed {
+        if let Err(e) = respond(fd, service, &buf[..n], &mut out, stop) {
             if stop.is_raised() {
                 return DeviceEnd::Stopped;
             }

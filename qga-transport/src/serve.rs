@@ -127,16 +127,7 @@ pub fn serve_connection(fd: BorrowedFd<'_>, service: &mut dyn Service, stop: &St
                 return Ended::HungUp;
             }
         };
-        let mut failed = None;
-        let mut flush = |pending: &mut Vec<u8>| {
-            if failed.is_none() {
-                failed = write_all(fd, pending, stop).err();
-            }
-            pending.clear();
-        };
-        service.input(&buf[..n], &mut out, &mut flush);
-        flush(&mut out);
-        if let Some(e) = failed {
+        if let Err(e) = respond(fd, service, &buf[..n], &mut out, stop) {
             if stop.is_raised() {
                 return Ended::Stopped;
             }
@@ -144,6 +135,28 @@ pub fn serve_connection(fd: BorrowedFd<'_>, service: &mut dyn Service, stop: &St
             return Ended::HungUp;
         }
     }
+}
+
+/// Hands `input` to the service and writes its replies to `fd`, flushing
+/// earlier replies whenever the service asks. After a failed write the
+/// remaining replies are dropped (the host is gone).
+pub(crate) fn respond(
+    fd: BorrowedFd<'_>,
+    service: &mut dyn Service,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    stop: &StopSignal,
+) -> io::Result<()> {
+    let mut failed = None;
+    let mut flush = |pending: &mut Vec<u8>| {
+        if failed.is_none() {
+            failed = write_all(fd, pending, stop).err();
+        }
+        pending.clear();
+    };
+    service.input(input, out, &mut flush);
+    flush(out);
+    failed.map_or(Ok(()), Err)
 }
 
 /// A listening socket that hands out one host connection at a time.
