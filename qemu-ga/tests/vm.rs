@@ -72,6 +72,9 @@ virtio=$!
 /sbin/qemu-ga -m isa-serial -p /dev/ttyS1 -t /run/qga-isa &
 isa=$!
 echo "QGA-VM: agents started"
+# While no host is connected the virtio port reports hang-up: the agent
+# must not spin. Report its CPU ticks after 3 s of that.
+(sleep 3; echo "QGA-VM: idle-cpu $(cut -d' ' -f14,15 /proc/$virtio/stat)") &
 while true; do wait; sleep 1; done
 "#;
 
@@ -349,6 +352,27 @@ fn the_agent_serves_a_real_guest() {
     );
     let mut vm = boot(&pre, work, &initrd, &disk);
     let context = |vm: &Vm| format!("console:\n{}", vm.console());
+
+    // With no host on the virtio port yet, the agent waits without spinning.
+    let idle = Instant::now();
+    let ticks = loop {
+        let console = vm.console();
+        if let Some(line) = console.lines().find_map(|l| l.strip_prefix("QGA-VM: idle-cpu ")) {
+            let ticks: Vec<u64> = line.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+            break ticks.iter().sum::<u64>();
+        }
+        assert!(
+            idle.elapsed() < BOOT_TIMEOUT,
+            "the guest did not report; {}",
+            context(&vm)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("agent CPU with no host for 3 s: {ticks} ticks");
+    assert!(
+        ticks <= 30,
+        "the agent used {ticks} ticks in 3 s without a host: it spins"
+    );
 
     // virtio-serial: handshake, ping, info.
     let mut c = Client::connect(&work.join("qga.sock"));
