@@ -5,11 +5,16 @@
 // only `#[test]` functions, not the helpers they call.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod channels;
 mod cli;
 mod daemon;
 mod differential;
+mod disks;
+mod exec;
 mod guest_ops;
+mod hardware;
 mod serving;
+mod sysinfo;
 mod util;
 mod vm;

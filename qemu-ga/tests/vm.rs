@@ -54,6 +54,8 @@ for i in $(seq 100); do
     sleep 0.1
 done
 mkdir -p /dev/virtio-ports /run/qga-virtio /run/qga-isa
+chown -R 1000:1000 /home/tester
+chmod 600 /etc/shadow
 for p in /sys/class/virtio-ports/*; do
     ln -sf /dev/$(basename $p) /dev/virtio-ports/$(cat $p/name)
 done
@@ -145,9 +147,14 @@ fn sh(script: &str, cwd: &Path) {
 /// Builds the initramfs: busybox, the agent, the modules, `/init`.
 fn build_initramfs(pre: &Prerequisites, work: &Path) -> PathBuf {
     let root = work.join("root");
-    for dir in ["bin", "sbin", "lib/modules"] {
+    for dir in ["bin", "sbin", "lib/modules", "etc", "home/tester", "root"] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
     }
+    let etc = |name: &str, text: &str| std::fs::write(root.join("etc").join(name), text).unwrap();
+    etc("passwd", "root:x:0:0:root:/root:/bin/sh\ntester:x:1000:1000:tester:/home/tester:/bin/sh\n");
+    etc("shadow", "root:*:19000:0:99999:7:::\ntester:*:19000:0:99999:7:::\n");
+    etc("group", "root:x:0:\ntester:x:1000:\n");
+    etc("os-release", "ID=qgavm\nNAME=\"QGA test VM\"\nVERSION_ID=1\nPRETTY_NAME=\"QGA test VM 1\"\n");
     std::fs::copy(&pre.busybox, root.join("bin/busybox")).unwrap();
     std::fs::copy(&pre.agent, root.join("sbin/qemu-ga")).unwrap();
     let dep = std::fs::read_to_string(pre.modules.join("modules.dep")).unwrap();
@@ -438,6 +445,13 @@ fn the_agent_serves_a_real_guest() {
     assert_eq!(refused["error"]["class"], "CommandNotFound");
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-thaw"})), 1);
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-status"})), "thawed");
+
+    // Each area's checks of the commands that change the system.
+    crate::sysinfo::vm_checks(&mut c);
+    crate::exec::vm_checks(&mut c);
+    crate::hardware::vm_checks(&mut c);
+    crate::admin::vm_checks(&mut c);
+    crate::disks::vm_checks(&mut c);
 
     // The host goes away and comes back; the agent kept running.
     c.send(b"{\"execute\":\"guest-ping\""); // and leaves half a message behind

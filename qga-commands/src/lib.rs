@@ -8,14 +8,19 @@
 //! schema, so `guest-info` lists them as QEMU's agent does.
 #![deny(unsafe_code)]
 
+pub mod admin;
 mod base64_glib;
+pub mod disks;
 mod error;
+pub mod exec;
 pub mod files;
 pub mod freeze;
+pub mod hardware;
 pub mod mounts;
 pub mod run;
 pub mod shutdown;
 pub mod state;
+pub mod sysinfo;
 mod sys;
 #[cfg(feature = "test-utils")]
 pub mod testing;
@@ -101,6 +106,11 @@ impl Agent {
         FrozenMarker::new(&self.config.statedir).is_set()
     }
 
+    /// Where the operations find the system.
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
     /// The open file handles.
     pub fn files(&self) -> &FileTable {
         &self.files
@@ -114,7 +124,9 @@ impl Agent {
 
 /// Registers every command this agent offers.
 pub fn register_all(registry: &mut Registry, agent: &Arc<Agent>) {
-    qapi_core::register_core_commands(registry);
+    qapi_core::register_sync_commands(registry);
+    sysinfo::register_time(registry, agent);
+    qapi_core::register_guest_info(registry);
 
     let sbin = agent.config.sbin_dir.clone();
     registry

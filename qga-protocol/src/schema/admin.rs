@@ -1,0 +1,1 @@
+//! Types of filesystem trim, suspend, user password and SSH keys: guest-fstrim, guest-suspend-disk, guest-suspend-ram, guest-suspend-hybrid, guest-set-user-password, guest-ssh-get-authorized-keys, guest-ssh-add-authorized-keys, guest-ssh-remove-authorized-keys.

@@ -1,0 +1,1 @@
+//! Types of disks and filesystems: guest-get-disks, guest-get-fsinfo.

@@ -1,0 +1,1 @@
+//! Types of guest-exec and guest-exec-status.

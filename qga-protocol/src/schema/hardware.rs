@@ -1,0 +1,1 @@
+//! Types of vCPUs, memory blocks and network: guest-get-vcpus, guest-set-vcpus, guest-get-memory-blocks, guest-set-memory-blocks, guest-get-memory-block-info, guest-network-get-interfaces, guest-network-get-route.

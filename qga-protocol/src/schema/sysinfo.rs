@@ -1,0 +1,1 @@
+//! Types of time, identity and statistics: guest-get-time, guest-set-time, guest-get-host-name, guest-get-users, guest-get-timezone, guest-get-osinfo, guest-get-diskstats, guest-get-cpustats, guest-get-load.
