@@ -20,7 +20,7 @@ use crate::util::{show_short, sync, sync_reply, Agent, Client, REPLY_TIMEOUT, ST
 const DEBIAN: &str = "/usr/sbin/qemu-ga";
 
 /// Debian's agent, if installed.
-fn debian() -> Option<&'static str> {
+pub(crate) fn debian() -> Option<&'static str> {
     if Path::new(DEBIAN).exists() {
         return Some(DEBIAN);
     }
@@ -35,7 +35,7 @@ fn debian() -> Option<&'static str> {
 /// Sends 0xFF, `input` and a guest-sync with `end_id` on a fresh
 /// connection; returns everything up to and including the sync's reply
 /// (or what arrived, marked, if it does not come).
-fn exchange(agent: &Agent, input: &[u8], end_id: i64) -> Vec<u8> {
+pub(crate) fn exchange(agent: &Agent, input: &[u8], end_id: i64) -> Vec<u8> {
     let mut c = agent.connect();
     c.send(&[&[0xFF][..], input, &sync(end_id)].concat());
     match c.try_read_until(&sync_reply(end_id), REPLY_TIMEOUT) {
@@ -46,7 +46,7 @@ fn exchange(agent: &Agent, input: &[u8], end_id: i64) -> Vec<u8> {
 
 /// Runs every case on both agents (started with `args`) and fails listing
 /// every case whose replies differ.
-fn compare(args: &[&str], cases: &[Vec<u8>]) {
+pub(crate) fn compare(args: &[&str], cases: &[Vec<u8>]) {
     let Some(debian) = debian() else { return };
     let theirs = Agent::start_program(debian, args);
     let ours = Agent::start(args);
@@ -531,7 +531,7 @@ fn known_difference_infinite_float() {
 }
 
 /// One request as bytes.
-fn req(execute: &str, arguments: &str) -> Vec<u8> {
+pub(crate) fn req(execute: &str, arguments: &str) -> Vec<u8> {
     format!("{{\"execute\":\"{execute}\",\"arguments\":{arguments}}}").into_bytes()
 }
 
