@@ -129,10 +129,12 @@ QEMU Guest Agent {version}, memory-safe implementation
                     (\"--block-rpcs=help\" lists the commands)
   -a, --allow-rpcs  comma-separated commands to enable, all others disabled
                     (\"--allow-rpcs=help\" lists the commands)
-  -D, --dump-conf   print the effective configuration and exit
+  -D, --dump-conf   print the effective configuration (file and options) as
+                    a configuration file and exit
   -r, --retry-path  keep trying to open the channel path when it is absent
                     or fails (device hot-plug, driver reload)
-  -c, --config      configuration file
+  -c, --config      configuration file (default: $QGA_CONF, else
+                    /etc/qemu/qemu-ga.conf if it exists)
       --command-timeout SECONDS
                     error out a command that runs longer than this, and go
                     on serving (default: {DEFAULT_COMMAND_TIMEOUT}; 0: no limit)

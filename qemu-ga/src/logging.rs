@@ -43,9 +43,42 @@ impl log::Log for Suspendable {
     }
 }
 
+/// The log file, opened again (at the same path) after `reopen` is set, so
+/// that a log rotator can move it away and send SIGHUP.
+struct ReopeningFile {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+    reopen: Arc<AtomicBool>,
+}
+
+fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
+    OpenOptions::new().append(true).create(true).open(path)
+}
+
+impl Write for ReopeningFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.reopen.swap(false, Ordering::SeqCst) {
+            // If the new file cannot be opened, keep writing to the old one.
+            if let Ok(file) = open_log(&self.path) {
+                self.file = file;
+            }
+        }
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Sets up logging: debug records too when `verbose`; nothing is written
-/// while `suspended` is set.
-pub fn init(verbose: bool, logfile: Option<&Path>, suspended: Arc<AtomicBool>) -> anyhow::Result<()> {
+/// while `suspended` is set; the log file is reopened after `reopen` is set.
+pub fn init(
+    verbose: bool,
+    logfile: Option<&Path>,
+    suspended: Arc<AtomicBool>,
+    reopen: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
     let mut builder = env_logger::Builder::new();
     builder.filter_level(if verbose {
         LevelFilter::Debug
@@ -64,12 +97,12 @@ pub fn init(verbose: bool, logfile: Option<&Path>, suspended: Arc<AtomicBool>) -
         )
     });
     if let Some(path) = logfile {
-        let file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .with_context(|| format!("failed to open log file {}", path.display()))?;
-        builder.target(env_logger::Target::Pipe(Box::new(file)));
+        let file = open_log(path).with_context(|| format!("failed to open log file {}", path.display()))?;
+        builder.target(env_logger::Target::Pipe(Box::new(ReopeningFile {
+            path: path.to_path_buf(),
+            file,
+            reopen,
+        })));
     } else {
         builder.target(env_logger::Target::Stderr);
     }

@@ -4,12 +4,14 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod config;
 mod daemon;
 mod logging;
 mod pidfile;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use qga_commands::{full_registry, Agent, AgentConfig, QEMU_COMPAT_VERSION};
 use qga_transport::{run_channel, Channel, ChannelConfig, Method, StopSignal};
 
 use crate::cli::{Cli, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PIDFILE, DEFAULT_STATEDIR};
+use crate::config::Config;
 use crate::pidfile::Pidfile;
 
 fn main() -> ExitCode {
@@ -34,8 +37,22 @@ fn main() -> ExitCode {
         println!("QEMU Guest Agent {QEMU_COMPAT_VERSION}");
         return ExitCode::SUCCESS;
     }
-    let lists = [Cli::split_list(&cli.block_rpcs), Cli::split_list(&cli.allow_rpcs)];
-    if lists.iter().any(|l| l.iter().any(|c| c == "help")) {
+    let mut config = match Config::load(&cli) {
+        Ok(config) => config,
+        Err(e) => return fail(&e.into()),
+    };
+    config.apply(&cli);
+    config.fill_defaults(|m| m.parse::<Method>().ok().and_then(Method::default_path));
+    if cli.dump_conf {
+        print!("{}", config.dump());
+        return ExitCode::SUCCESS;
+    }
+    if config
+        .block_rpcs
+        .iter()
+        .chain(&config.allow_rpcs)
+        .any(|c| c == "help")
+    {
         let agent = match Agent::without_state_writes(AgentConfig::default()) {
             Ok(agent) => Arc::new(agent),
             Err(e) => return fail(&e.into()),
@@ -45,11 +62,11 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let daemon_child = cli.daemonize && daemon::is_child();
-    if cli.daemonize && !daemon_child {
+    let daemon_child = config.daemon && daemon::is_child();
+    if config.daemon && !daemon_child {
         return daemon::spawn_and_wait().unwrap_or_else(|e| fail(&e));
     }
-    match run(cli, daemon_child) {
+    match run(&config, cli.command_timeout, daemon_child) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if daemon_child => {
             daemon::report_failure(&e);
@@ -65,12 +82,42 @@ fn fail(error: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Bad options: one line, a hint, exit 1 (as QEMU's qemu-ga).
+/// Bad options, reported as QEMU's qemu-ga reports them: getopt's line on
+/// standard error, QEMU's hint on standard output, exit status 1.
 fn usage_error(error: &clap::Error) -> ExitCode {
-    let text = error.to_string();
-    let first = text.lines().next().unwrap_or("invalid arguments");
-    eprintln!("qemu-ga: {}", first.trim_start_matches("error: "));
-    eprintln!("Try 'qemu-ga --help' for more information.");
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let argv0 = std::env::args().next().unwrap_or_else(|| "qemu-ga".into());
+    let arg = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.split(['=', ' ']).next().unwrap_or_default().to_string(),
+        _ => String::new(),
+    };
+    let complaint = match (error.kind(), arg.strip_prefix("--"), arg.strip_prefix('-')) {
+        (ErrorKind::UnknownArgument, Some(long), _) => format!("unrecognized option '--{long}'"),
+        (ErrorKind::UnknownArgument, None, Some(short)) => format!("invalid option -- '{short}'"),
+        (ErrorKind::InvalidValue, _, _) if error.to_string().contains("value is required") => {
+            // The option missing its value is the last argument, as given.
+            let last = std::env::args().last().unwrap_or_default();
+            match last.strip_prefix("--") {
+                Some(long) => format!("option '--{long}' requires an argument"),
+                None => format!(
+                    "option requires an argument -- '{}'",
+                    last.chars().last().unwrap_or('?')
+                ),
+            }
+        }
+        _ => {
+            let text = error.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("qemu-ga: {first}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!("qemu-ga: {complaint}");
+    println!("Unknown option, try '{argv0} --help' for more information.");
     ExitCode::FAILURE
 }
 
@@ -86,16 +133,15 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     }
 }
 
-fn build_registry(cli: &Cli, agent: &Arc<Agent>) -> anyhow::Result<Registry> {
+fn build_registry(config: &Config, agent: &Arc<Agent>) -> anyhow::Result<Registry> {
     let mut registry = full_registry(agent);
-    let blocked = Cli::split_list(&cli.block_rpcs);
-    let allowed = Cli::split_list(&cli.allow_rpcs);
+    let (blocked, allowed) = (&config.block_rpcs, &config.allow_rpcs);
     if !blocked.is_empty() && !allowed.is_empty() {
         bail!("--allow-rpcs and --block-rpcs cannot be used together");
     }
-    registry.block(&blocked);
+    registry.block(blocked);
     if !allowed.is_empty() {
-        registry.allow_only(&allowed);
+        registry.allow_only(allowed);
     }
     Ok(registry)
 }
@@ -113,21 +159,12 @@ fn register_signals(stop: &StopSignal) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run(cli: Cli, daemon_child: bool) -> anyhow::Result<()> {
+fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> anyhow::Result<()> {
     if daemon_child {
         daemon::detach()?;
     }
-    if cli.dump_conf {
-        bail!("--dump-conf is not available yet in this version");
-    }
-    if let Some(config) = &cli.config {
-        bail!(
-            "configuration files are not supported yet in this version ({})",
-            config.display()
-        );
-    }
-    let method: Method = cli.method.as_deref().unwrap_or("virtio-serial").parse()?;
-    let Some(path) = cli
+    let method: Method = config.method.as_deref().unwrap_or("virtio-serial").parse()?;
+    let Some(path) = config
         .path
         .clone()
         .or_else(|| method.default_path().map(PathBuf::from))
@@ -143,25 +180,33 @@ fn run(cli: Cli, daemon_child: bool) -> anyhow::Result<()> {
     let channel_config = ChannelConfig {
         method,
         path: path.clone(),
-        retry: cli.retry_path,
+        retry: config.retry_path,
     };
-    let statedir = absolute(cli.statedir.as_deref().unwrap_or(Path::new(DEFAULT_STATEDIR)))?;
+    let statedir = absolute(config.statedir.as_deref().unwrap_or(Path::new(DEFAULT_STATEDIR)))?;
     if !statedir.is_dir() {
         bail!("state directory {} does not exist", statedir.display());
     }
-    let logfile = cli.logfile.as_deref().map(absolute).transpose()?;
-    let config = AgentConfig {
+    let logfile = config.logfile.as_deref().map(absolute).transpose()?;
+    let agent_config = AgentConfig {
         statedir,
-        fsfreeze_hook: cli.fsfreeze_hook.as_deref().map(absolute).transpose()?,
+        fsfreeze_hook: config.fsfreeze_hook.as_deref().map(absolute).transpose()?,
         // Test hooks, as QEMU's own QGA_OS_RELEASE: where the shutdown
         // programs are, and which mount table freezing reads.
         sbin_dir: std::env::var_os("QGA_SBIN_DIR").map_or_else(|| PathBuf::from("/sbin"), PathBuf::from),
         mountinfo: std::env::var_os("QGA_MOUNTINFO")
             .map_or_else(|| PathBuf::from("/proc/self/mountinfo"), PathBuf::from),
     };
-    let agent = Arc::new(Agent::new(config).context("failed to load persistent state")?);
-    let registry = Arc::new(build_registry(&cli, &agent)?);
-    logging::init(cli.verbose, logfile.as_deref(), registry.frozen_flag())?;
+    let agent = Arc::new(Agent::new(agent_config).context("failed to load persistent state")?);
+    let registry = Arc::new(build_registry(config, &agent)?);
+    let reopen_log = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen_log))
+        .context("cannot handle signals")?;
+    logging::init(
+        config.verbose,
+        logfile.as_deref(),
+        registry.frozen_flag(),
+        reopen_log,
+    )?;
     if registry.is_frozen() {
         eprintln!("qemu-ga: filesystems were left frozen; starting in the frozen state");
     }
@@ -169,7 +214,7 @@ fn run(cli: Cli, daemon_child: bool) -> anyhow::Result<()> {
     register_signals(&stop)?;
 
     let _pidfile = if daemon_child {
-        let pidfile = absolute(cli.pidfile.as_deref().unwrap_or(Path::new(DEFAULT_PIDFILE)))?;
+        let pidfile = absolute(config.pidfile.as_deref().unwrap_or(Path::new(DEFAULT_PIDFILE)))?;
         Some(Pidfile::acquire(&pidfile)?)
     } else {
         None
@@ -182,7 +227,7 @@ fn run(cli: Cli, daemon_child: bool) -> anyhow::Result<()> {
     }
     log::info!("serving on {} ({method})", path.display());
 
-    let deadline = match cli.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT) {
+    let deadline = match command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT) {
         0 => None,
         secs => Some(Duration::from_secs(secs)),
     };

@@ -8,6 +8,7 @@
 mod admin;
 mod channels;
 mod cli;
+mod config;
 mod daemon;
 mod differential;
 mod disks;

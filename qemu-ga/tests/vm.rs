@@ -151,10 +151,19 @@ fn build_initramfs(pre: &Prerequisites, work: &Path) -> PathBuf {
         std::fs::create_dir_all(root.join(dir)).unwrap();
     }
     let etc = |name: &str, text: &str| std::fs::write(root.join("etc").join(name), text).unwrap();
-    etc("passwd", "root:x:0:0:root:/root:/bin/sh\ntester:x:1000:1000:tester:/home/tester:/bin/sh\n");
-    etc("shadow", "root:*:19000:0:99999:7:::\ntester:*:19000:0:99999:7:::\n");
+    etc(
+        "passwd",
+        "root:x:0:0:root:/root:/bin/sh\ntester:x:1000:1000:tester:/home/tester:/bin/sh\n",
+    );
+    etc(
+        "shadow",
+        "root:*:19000:0:99999:7:::\ntester:*:19000:0:99999:7:::\n",
+    );
     etc("group", "root:x:0:\ntester:x:1000:\n");
-    etc("os-release", "ID=qgavm\nNAME=\"QGA test VM\"\nVERSION_ID=1\nPRETTY_NAME=\"QGA test VM 1\"\n");
+    etc(
+        "os-release",
+        "ID=qgavm\nNAME=\"QGA test VM\"\nVERSION_ID=1\nPRETTY_NAME=\"QGA test VM 1\"\n",
+    );
     std::fs::copy(&pre.busybox, root.join("bin/busybox")).unwrap();
     std::fs::copy(&pre.agent, root.join("sbin/qemu-ga")).unwrap();
     let dep = std::fs::read_to_string(pre.modules.join("modules.dep")).unwrap();
