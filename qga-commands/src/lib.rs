@@ -20,8 +20,8 @@ pub mod mounts;
 pub mod run;
 pub mod shutdown;
 pub mod state;
-pub mod sysinfo;
 mod sys;
+pub mod sysinfo;
 #[cfg(feature = "test-utils")]
 pub mod testing;
 
