@@ -79,16 +79,6 @@ impl Cli {
     {
         Cli::try_parse_from(args.into_iter().map(|a| attach_hook_value(a.into())))
     }
-
-    /// The comma-separated lists of one option, flattened.
-    pub fn split_list(values: &[String]) -> Vec<String> {
-        values
-            .iter()
-            .flat_map(|v| v.split(','))
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
-    }
 }
 
 /// `-F` takes its optional value attached, as getopt does (`-F/path`);
