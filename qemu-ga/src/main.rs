@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use qapi_core::{DispatchConfig, Dispatcher, Registry, Session};
 use qga_commands::{full_registry, Agent, AgentConfig, QEMU_COMPAT_VERSION};
-use qga_transport::{run_channel, Channel, ChannelConfig, Method, StopSignal};
+use qga_transport::{run_channel, ActivatedSocket, Channel, ChannelConfig, Method, StopSignal};
 
 use crate::cli::{Cli, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PIDFILE, DEFAULT_STATEDIR};
 use crate::config::Config;
@@ -163,12 +163,18 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
     if daemon_child {
         daemon::detach()?;
     }
-    let method: Method = config.method.as_deref().unwrap_or("virtio-serial").parse()?;
-    let Some(path) = config
-        .path
-        .clone()
-        .or_else(|| method.default_path().map(PathBuf::from))
-    else {
+    // Socket activation (systemd) overrides the method and path.
+    let activated = ActivatedSocket::from_environment()?;
+    let method: Method = match &activated {
+        Some(socket) => socket.method(),
+        None => config.method.as_deref().unwrap_or("virtio-serial").parse()?,
+    };
+    let path = if activated.is_some() {
+        Some(PathBuf::from("socket-activation"))
+    } else {
+        config.path.clone()
+    };
+    let Some(path) = path.or_else(|| method.default_path().map(PathBuf::from)) else {
         bail!("must specify a path for this channel");
     };
     // A vsock address is not a path.
@@ -219,8 +225,12 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
     } else {
         None
     };
-    let Some(channel) = Channel::open_retrying(&channel_config, &stop)? else {
-        return Ok(());
+    let channel = match activated {
+        Some(socket) => Channel::Activated(socket),
+        None => match Channel::open_retrying(&channel_config, &stop)? {
+            Some(channel) => channel,
+            None => return Ok(()),
+        },
     };
     if daemon_child {
         daemon::report_ready()?;

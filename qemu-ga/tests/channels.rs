@@ -248,3 +248,57 @@ fn vsock_listen_serves_over_loopback_where_available() {
     let n = stream.read(&mut reply).unwrap();
     assert_eq!(&reply[..n], b"{\"return\": 77}\n");
 }
+
+#[test]
+fn systemd_socket_activation_serves_the_passed_socket() {
+    use std::os::fd::AsRawFd;
+    let dir = tempdir();
+    let path = dir.path().join("activated.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    // Hand the socket down as descriptor 3, the way systemd does, with
+    // LISTEN_PID naming the agent (the shell execs it, keeping its pid).
+    rustix::io::fcntl_setfd(&listener, rustix::io::FdFlags::empty()).unwrap();
+    let script = format!(
+        "exec 3<&{fd}; LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" -t \"$1\"",
+        fd = listener.as_raw_fd()
+    );
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .arg(OURS)
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _agent = Running(child);
+    drop(listener);
+    // No -m and no -p: the default virtio-serial would fail; the passed
+    // Unix socket is served instead.
+    let mut client = crate::util::Client::connect(&path);
+    client.expect(
+        b"{\"execute\":\"guest-sync\",\"arguments\":{\"id\":5}}",
+        b"{\"return\": 5}\n",
+    );
+    client.assert_alive(6);
+}
+
+#[test]
+fn more_than_one_activation_socket_is_refused() {
+    let dir = tempdir();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("LISTEN_PID=$$ LISTEN_FDS=2 exec \"$0\" -t \"$1\"")
+        .arg(OURS)
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("qemu-ga only supports listening on one socket"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

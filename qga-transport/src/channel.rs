@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::activation::ActivatedSocket;
 use crate::device::{pause, serve_device, DeviceChannel, DeviceEnd, DeviceKind};
 use crate::method::Method;
 use crate::serve::{serve_listener, Service};
@@ -63,6 +64,8 @@ pub enum Channel {
     Vsock(VsockChannel),
     /// `virtio-serial` or `isa-serial`.
     Device(DeviceChannel),
+    /// A listening socket handed over by systemd socket activation.
+    Activated(ActivatedSocket),
 }
 
 fn display(path: &Path) -> String {
@@ -121,6 +124,9 @@ impl Channel {
                 let addr = vsock.addr();
                 serve_listener(vsock, service, stop)
                     .map_err(|e| failed(format!("{}:{}", addr.cid, addr.port), e))
+            }
+            Channel::Activated(socket) => {
+                serve_listener(socket, service, stop).map_err(|e| failed("socket activation".into(), e))
             }
             Channel::Device(device) => match serve_device(device, service, stop) {
                 DeviceEnd::Stopped => Ok(()),

@@ -10,6 +10,7 @@
 //! opened or fails is opened again ([`run_channel`]).
 #![deny(unsafe_code)]
 
+mod activation;
 mod channel;
 mod device;
 mod method;
@@ -19,6 +20,7 @@ mod sys;
 mod unix;
 mod vsock;
 
+pub use activation::{ActivatedSocket, ActivationError};
 pub use channel::{run_channel, Channel, ChannelConfig, ChannelError, RETRY_INTERVAL};
 pub use device::{serve_device, DeviceChannel, DeviceEnd, DeviceKind, HOST_POLL_INTERVAL};
 pub use method::{Method, UnknownMethod};

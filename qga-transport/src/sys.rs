@@ -45,3 +45,17 @@ unsafe impl SocketAddrArg for VsockAddr {
         )
     }
 }
+
+/// Takes ownership of a descriptor this process inherited under a
+/// protocol that hands it over (systemd socket activation). Fails, without
+/// taking anything, if the descriptor is not open.
+pub fn take_inherited_fd(raw: std::os::fd::RawFd) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+    // SAFETY: the borrow lasts only for this check, which reads the
+    // descriptor's flags and fails with EBADF if it is not open.
+    rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(raw) })?;
+    // SAFETY: the descriptor is open (checked above) and, by the socket
+    // activation protocol, was handed to this process for its own use:
+    // nothing else in the process owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
