@@ -173,6 +173,20 @@ pub fn register_all(registry: &mut Registry, agent: &Arc<Agent>) {
             a.freezer.thaw(r)
         })
         .allow_while_frozen();
+
+    admin::register_fstrim(registry, agent);
+    admin::register_suspend(registry, agent);
+    hardware::register_network_interfaces(registry, agent);
+    hardware::register_vcpus(registry, agent);
+    disks::register_disks(registry, agent);
+    admin::register_user_password(registry, agent);
+    hardware::register_memory_blocks(registry, agent);
+    exec::register_exec(registry, agent);
+    sysinfo::register_identity(registry, agent);
+    admin::register_ssh_keys(registry, agent);
+    sysinfo::register_stats(registry, agent);
+    hardware::register_network_route(registry, agent);
+    sysinfo::register_load(registry, agent);
 }
 
 /// A registry holding every command, reporting [`QEMU_COMPAT_VERSION`].
