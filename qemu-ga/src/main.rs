@@ -96,7 +96,7 @@ fn usage_error(error: &clap::Error) -> ExitCode {
         (ErrorKind::UnknownArgument, None, Some(short)) => format!("invalid option -- '{short}'"),
         (ErrorKind::InvalidValue, _, _) if error.to_string().contains("value is required") => {
             // The option missing its value is the last argument, as given.
-            let last = std::env::args().last().unwrap_or_default();
+            let last = std::env::args().next_back().unwrap_or_default();
             match last.strip_prefix("--") {
                 Some(long) => format!("option '--{long}' requires an argument"),
                 None => format!(
