@@ -1,14 +1,816 @@
-//! Disks and filesystems: guest-get-disks, guest-get-fsinfo.
+//! Disks and filesystems: `guest-get-disks`, `guest-get-fsinfo`.
 //!
-//! (Being implemented.)
+//! Both walk sysfs the way QEMU's agent does. A block device whose real
+//! path lies under `/devices/virtual/block/` (device mapper, RAID, loop,
+//! zram) is "virtual": what it is built on is found through its `slaves/`
+//! links, followed down to real devices. A real device's address comes
+//! from its sysfs path: the PCI function of the first storage controller
+//! along the path (bridges are stepped over until a device bound to a known
+//! driver is found), and, depending on that driver, the SCSI
+//! `target<h>:<c>:<t>/<h>:<c>:<t>:<l>` numbers and the position of its
+//! `host<N>`/`ata<N>` among its siblings. Non-PCI virtio (virtio-mmio) and
+//! s390x channel I/O paths are understood as well.
+//!
+//! QEMU asks libudev for a device's node, serial (`ID_SERIAL`) and device
+//! mapper name (`DM_NAME`). This agent reads what libudev reads: the
+//! device's `uevent` file (`DEVNAME`) and the udev database record
+//! `/run/udev/data/b<major>:<minor>` (`E:KEY=value` lines). Where udev
+//! has no record of the device (no udev running, as in a small initramfs)
+//! the sysfs `serial` attribute of the device, its `device/`, or for a
+//! partition its disk's, is used instead: the value udev's own rules would
+//! have recorded for virtio disks. With a record, only its `ID_SERIAL`
+//! counts, as in QEMU.
+//!
+//! `guest-get-fsinfo` lists the device-backed mounts of the mount table
+//! (newest first, as QEMU does) with their statvfs sizes;
+//! `guest-get-disks` lists every non-empty `/sys/block` entry and its
+//! partitions (again in QEMU's reversed order). NVMe SMART data is not
+//! collected.
 
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use qapi_core::Registry;
+use qga_protocol::schema::{
+    GuestCCWAddress, GuestDiskAddress, GuestDiskBusType, GuestDiskInfo, GuestFilesystemInfo, GuestPCIAddress,
+    NoArgs,
+};
 
+use crate::error::CommandError;
+use crate::mounts::parse_mountinfo;
 use crate::Agent;
 
 /// Registers this group's commands, in QEMU's schema order.
 pub fn register_disks(registry: &mut Registry, agent: &Arc<Agent>) {
-    let _ = (registry, agent);
+    registry.register("guest-get-disks", |_: NoArgs| get_disks(&SysRoots::default()));
+    let mountinfo = agent.config().mountinfo.clone();
+    registry.register("guest-get-fsinfo", move |_: NoArgs| {
+        get_fsinfo(&SysRoots::default(), &mountinfo, Path::new(MTAB))
+    });
 }
+
+/// The mount table read when `mountinfo` cannot be opened.
+const MTAB: &str = "/proc/self/mounts";
+
+/// Where the disk commands find the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysRoots {
+    /// The sysfs mount (`/sys`).
+    pub sys: PathBuf,
+    /// The udev database (`/run/udev/data`).
+    pub udev_data: PathBuf,
+}
+
+impl Default for SysRoots {
+    fn default() -> Self {
+        SysRoots {
+            sys: PathBuf::from("/sys"),
+            udev_data: PathBuf::from("/run/udev/data"),
+        }
+    }
+}
+
+/// The PCI drivers of storage controllers whose disks get an address.
+const KNOWN_DRIVERS: &[&str] = &[
+    "ata_piix",
+    "sym53c8xx",
+    "virtio-pci",
+    "ahci",
+    "nvme",
+    "xhci_hcd",
+    "ehci-pci",
+];
+
+/// A tiny `sscanf`: numbers and literal characters, left to right.
+struct Scan<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn new(text: &'a str) -> Self {
+        Scan { text, at: 0 }
+    }
+
+    fn rest(&self) -> &'a str {
+        self.text.get(self.at..).unwrap_or("")
+    }
+
+    /// A number in `radix`, after optional white space (and, in base 16,
+    /// an optional `0x`), as `%x`/`%u` read one.
+    fn number(&mut self, radix: u32) -> Option<u32> {
+        let rest = self.rest();
+        let trimmed = rest.trim_start();
+        let mut skip = rest.len() - trimmed.len();
+        let mut digits = trimmed;
+        if radix == 16 {
+            if let Some(after) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+                if after.starts_with(|c: char| c.is_ascii_hexdigit()) {
+                    digits = after;
+                    skip += 2;
+                }
+            }
+        }
+        let len = digits.find(|c: char| !c.is_digit(radix)).unwrap_or(digits.len());
+        if len == 0 {
+            return None;
+        }
+        let value = digits[..len]
+            .chars()
+            .try_fold(0u32, |v, c| v.checked_mul(radix)?.checked_add(c.to_digit(radix)?))
+            .unwrap_or(u32::MAX);
+        self.at += skip + len;
+        Some(value)
+    }
+
+    fn hex(&mut self) -> Option<u32> {
+        self.number(16)
+    }
+
+    fn dec(&mut self) -> Option<u32> {
+        self.number(10)
+    }
+
+    /// Consumes `c` if it comes next.
+    fn lit(&mut self, c: char) -> Option<()> {
+        if self.rest().starts_with(c) {
+            self.at += c.len_utf8();
+            Some(())
+        } else {
+            None
+        }
+    }
+}
+
+/// `<domain>:<bus>:<slot>.<function>` and how many bytes it took.
+fn scan_pci_function(text: &str) -> Option<([u32; 4], usize)> {
+    let mut s = Scan::new(text);
+    let domain = s.hex()?;
+    s.lit(':')?;
+    let bus = s.hex()?;
+    s.lit(':')?;
+    let slot = s.hex()?;
+    s.lit('.')?;
+    let function = s.hex()?;
+    Some(([domain, bus, slot, function], s.at))
+}
+
+/// The last three numbers of a SCSI `target<h>:<c>:<t>/<h>:<c>:<t>:<l>`
+/// path element (after `/target`).
+fn scan_target(text: &str) -> Option<[u32; 3]> {
+    let mut s = Scan::new(text);
+    s.dec()?;
+    s.lit(':')?;
+    s.dec()?;
+    s.lit(':')?;
+    s.dec()?;
+    s.lit('/')?;
+    s.dec()?;
+    s.lit(':')?;
+    let a = s.dec()?;
+    s.lit(':')?;
+    let b = s.dec()?;
+    s.lit(':')?;
+    let c = s.dec()?;
+    Some([a, b, c])
+}
+
+/// The last path element.
+fn basename(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return if path.is_empty() { ".".into() } else { "/".into() };
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
+}
+
+/// What udev knows of a device: its node and properties.
+#[derive(Debug, Default)]
+struct UdevDevice {
+    devnode: Option<String>,
+    properties: HashMap<String, String>,
+    /// Whether udev has a database record of the device.
+    recorded: bool,
+}
+
+impl UdevDevice {
+    /// A property, if set and not empty.
+    fn property(&self, key: &str) -> Option<&str> {
+        self.properties
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// A resolved sysfs path: the full text, and where the part below the
+/// sysfs root (`/devices/...`) starts, which is what patterns are matched
+/// against.
+struct SysPath {
+    full: String,
+    root_len: usize,
+}
+
+impl SysPath {
+    fn rel(&self) -> &str {
+        self.full.get(self.root_len..).unwrap_or("")
+    }
+
+    /// The full path of the first `len` bytes of [`SysPath::rel`].
+    fn prefix(&self, len: usize) -> &str {
+        self.full.get(..self.root_len + len).unwrap_or(&self.full)
+    }
+}
+
+/// Where the filesystem's physical disks are collected.
+#[derive(Debug, Default)]
+struct FsDevices {
+    name: Option<String>,
+    /// Newest first, as QEMU prepends.
+    disks: Vec<GuestDiskAddress>,
+}
+
+/// The sysfs and udev database walks.
+struct Sysfs<'a> {
+    roots: &'a SysRoots,
+    /// The sysfs root as `realpath` gives it.
+    root: String,
+}
+
+impl<'a> Sysfs<'a> {
+    fn new(roots: &'a SysRoots) -> Self {
+        let root = std::fs::canonicalize(&roots.sys).unwrap_or_else(|_| roots.sys.clone());
+        let root = root.to_string_lossy().trim_end_matches('/').to_string();
+        Sysfs { roots, root }
+    }
+
+    fn sys_path(&self, real: &Path) -> SysPath {
+        let full = real.to_string_lossy().into_owned();
+        let root_len = if full.starts_with(&self.root) && full[self.root.len()..].starts_with('/') {
+            self.root.len()
+        } else {
+            0
+        };
+        SysPath { full, root_len }
+    }
+
+    /// What libudev would report for the device at `syspath`: the node
+    /// from its `uevent`, the properties from `uevent` and the database.
+    fn udev(&self, syspath: &Path) -> Option<UdevDevice> {
+        let uevent = std::fs::read_to_string(syspath.join("uevent")).ok()?;
+        let mut device = UdevDevice::default();
+        for line in uevent.lines() {
+            if let Some((key, value)) = line.split_once('=') {
+                device.properties.insert(key.to_string(), value.to_string());
+            }
+        }
+        device.devnode = device.properties.get("DEVNAME").map(|name| {
+            if name.starts_with('/') {
+                name.clone()
+            } else {
+                format!("/dev/{name}")
+            }
+        });
+        let number = device
+            .properties
+            .get("MAJOR")
+            .zip(device.properties.get("MINOR"))
+            .map(|(major, minor)| format!("{major}:{minor}"));
+        if let Some(number) = number {
+            let block = std::fs::read_link(syspath.join("subsystem"))
+                .is_ok_and(|link| link.file_name().is_some_and(|n| n == "block"));
+            let record = format!("{}{number}", if block { 'b' } else { 'c' });
+            if let Ok(db) = std::fs::read_to_string(self.roots.udev_data.join(record)) {
+                device.recorded = true;
+                for line in db.lines() {
+                    if let Some((key, value)) = line.strip_prefix("E:").and_then(|kv| kv.split_once('=')) {
+                        device.properties.insert(key.to_string(), value.to_string());
+                    }
+                }
+            }
+        }
+        Some(device)
+    }
+
+    /// The device node of the device at `syspath`.
+    fn devnode(&self, syspath: &Path) -> Option<String> {
+        self.udev(syspath)?.devnode
+    }
+
+    /// The sysfs serial attribute of a device (or its disk).
+    fn sysfs_serial(syspath: &Path) -> Option<String> {
+        let mut dirs = vec![syspath.to_path_buf(), syspath.join("device")];
+        if syspath.join("partition").exists() {
+            if let Some(disk) = syspath.parent() {
+                dirs.push(disk.to_path_buf());
+                dirs.push(disk.join("device"));
+            }
+        }
+        dirs.iter().find_map(|dir| {
+            let text = std::fs::read_to_string(dir.join("serial")).ok()?;
+            let serial = text.trim();
+            (!serial.is_empty()).then(|| serial.to_string())
+        })
+    }
+
+    /// Whether the device at `path` is a virtual one.
+    fn is_virtual(&self, path: &Path) -> Result<bool, CommandError> {
+        let real = std::fs::canonicalize(path)
+            .map_err(|e| CommandError::io(format!("realpath(\"{}\")", path.display()), &e))?;
+        Ok(self.sys_path(&real).rel().contains("/devices/virtual/block/"))
+    }
+
+    /// Adds the physical disks under the device at `devpath` to `fs`.
+    fn device(&self, devpath: &Path, fs: &mut FsDevices) -> Result<(), CommandError> {
+        let real = match std::fs::canonicalize(devpath) {
+            Ok(real) => real,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                // Device nodes a container does not show.
+                if fs.name.is_none() {
+                    fs.name = Some(basename(&devpath.to_string_lossy()));
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(CommandError::io(
+                    format!("realpath(\"{}\")", devpath.display()),
+                    &e,
+                ))
+            }
+        };
+        if fs.name.is_none() {
+            fs.name = Some(basename(&real.to_string_lossy()));
+        }
+        if self.is_virtual(&real)? {
+            self.virtual_device(&real, fs)
+        } else {
+            self.real_device(&real, fs)
+        }
+    }
+
+    /// Follows the `slaves/` links of a virtual device.
+    fn virtual_device(&self, syspath: &Path, fs: &mut FsDevices) -> Result<(), CommandError> {
+        let dir = syspath.join("slaves");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(CommandError::io(format!("opendir(\"{}\")", dir.display()), &e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| CommandError::io(format!("readdir(\"{}\")", dir.display()), &e))?;
+            if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                self.device(&dir.join(entry.file_name()), fs)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the address of a real device.
+    fn real_device(&self, syspath: &Path, fs: &mut FsDevices) -> Result<(), CommandError> {
+        let mut disk = GuestDiskAddress {
+            ccw_address: None,
+            serial: None,
+            bus_type: GuestDiskBusType::Unknown,
+            bus: 0,
+            unit: 0,
+            pci_controller: GuestPCIAddress::NONE,
+            dev: None,
+            target: 0,
+        };
+        let udev = self.udev(syspath);
+        if let Some(udev) = &udev {
+            disk.serial = udev.property("ID_SERIAL").map(str::to_string);
+            disk.dev = udev.devnode.clone();
+        }
+        if !udev.is_some_and(|u| u.recorded) {
+            disk.serial = Self::sysfs_serial(syspath);
+        }
+        let path = self.sys_path(syspath);
+        let mut error = None;
+        let found = if path.rel().contains("/devices/pci") {
+            self.pci_device(&path, &mut disk).unwrap_or_else(|e| {
+                error = Some(e);
+                false
+            })
+        } else if path.rel().contains("/devices/css") {
+            ccw_device(path.rel(), &mut disk)
+        } else if path.rel().contains("/virtio") {
+            nonpci_virtio(path.rel(), &mut disk)
+        } else {
+            false
+        };
+        if found || disk.dev.is_some() || disk.serial.is_some() {
+            fs.disks.insert(0, disk);
+        }
+        error.map_or(Ok(()), Err)
+    }
+
+    /// The address of a disk behind a PCI storage controller; `Ok(false)`
+    /// when the path or driver is not understood.
+    fn pci_device(&self, path: &SysPath, disk: &mut GuestDiskAddress) -> Result<bool, CommandError> {
+        let rel = path.rel();
+        let Some(start) = rel.find("/devices/pci") else {
+            return Ok(false);
+        };
+        // `/devices/pci<domain>:<bus>/` then the first PCI function.
+        let after = start + "/devices/pci".len();
+        let first = {
+            let mut s = Scan::new(&rel[after..]);
+            s.hex()
+                .and_then(|_| s.lit(':'))
+                .and_then(|_| s.hex())
+                .and_then(|_| s.lit('/'))
+                .and_then(|_| scan_pci_function(s.rest()).map(|(pci, len)| (pci, after + s.at + len)))
+        };
+        let Some((mut pci, mut end)) = first else {
+            return Ok(false);
+        };
+        let driver = loop {
+            let driver = std::fs::read_link(format!("{}/driver", path.prefix(end)))
+                .ok()
+                .map(|target| basename(&target.to_string_lossy()));
+            if let Some(driver) = driver.filter(|d| KNOWN_DRIVERS.contains(&d.as_str())) {
+                break driver;
+            }
+            // A bridge: step to the next PCI function along the path.
+            match rel[end..].strip_prefix('/').and_then(scan_pci_function) {
+                Some((next, len)) => {
+                    pci = next;
+                    end += 1 + len;
+                }
+                None => return Ok(false),
+            }
+        };
+
+        let target = rel
+            .find("/target")
+            .and_then(|at| scan_target(&rel[at + "/target".len()..]));
+        let (host_at, ata) = match rel.find("/ata") {
+            Some(at) => (Some((at, at + 4)), true),
+            None => (rel.find("/host").map(|at| (at, at + 5)), false),
+        };
+        let mut host = None;
+        if let Some((at, number_at)) = host_at {
+            if let Some(number) = Scan::new(&rel[number_at..]).dec() {
+                host = Some((number, host_numbers(path.prefix(at), ata)?));
+            }
+        }
+        // The position of this disk's host among its controller's hosts.
+        let host_index = host.and_then(|(number, hosts)| hosts.iter().position(|h| *h == number));
+
+        disk.pci_controller = GuestPCIAddress {
+            domain: pci[0].into(),
+            bus: pci[1].into(),
+            slot: pci[2].into(),
+            function: pci[3].into(),
+        };
+        match driver.as_str() {
+            "ata_piix" => {
+                // One host per IDE bus; target<h>:0:<unit>:0.
+                let (Some(target), Some(index)) = (target, host_index) else {
+                    return Ok(false);
+                };
+                disk.bus_type = GuestDiskBusType::Ide;
+                disk.bus = index as i64;
+                disk.unit = target[1].into();
+            }
+            "sym53c8xx" => {
+                let Some(target) = target else { return Ok(false) };
+                disk.bus_type = GuestDiskBusType::Scsi;
+                disk.unit = target[1].into();
+            }
+            "virtio-pci" => match target {
+                // virtio-scsi: target<h>:0:0:<unit>.
+                Some(target) => {
+                    disk.bus_type = GuestDiskBusType::Scsi;
+                    disk.unit = target[2].into();
+                }
+                // virtio-blk: one disk per PCI function.
+                None => disk.bus_type = GuestDiskBusType::Virtio,
+            },
+            "ahci" => {
+                // One host (port) per unit.
+                let (Some(_), Some(index)) = (target, host_index) else {
+                    return Ok(false);
+                };
+                disk.bus_type = GuestDiskBusType::Sata;
+                disk.unit = index as i64;
+            }
+            "nvme" => disk.bus_type = GuestDiskBusType::Nvme,
+            _ => disk.bus_type = GuestDiskBusType::Usb,
+        }
+        Ok(true)
+    }
+}
+
+/// The numbers of the `host<N>` (or `ata<N>`) entries of `dir`, the first
+/// eight found, sorted.
+fn host_numbers(dir: &str, ata: bool) -> Result<Vec<u32>, CommandError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| CommandError::io(format!("opendir(\"{dir}\")"), &e))?;
+    let prefix = if ata { "ata" } else { "host" };
+    let mut hosts: Vec<u32> = entries
+        .map_while(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let rest = name.to_str()?.strip_prefix(prefix)?;
+            let rest = rest.trim_start();
+            let digits = rest.strip_prefix('+').unwrap_or(rest);
+            let len = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+            digits[..len].parse::<u32>().ok()
+        })
+        .take(8)
+        .collect();
+    hosts.sort_unstable();
+    Ok(hosts)
+}
+
+/// A virtio disk not on PCI (virtio-mmio, s390x): `false` if the path is
+/// not one.
+fn nonpci_virtio(rel: &str, disk: &mut GuestDiskAddress) -> bool {
+    if !rel.contains("/virtio") || !rel.contains("/block") {
+        return false;
+    }
+    match rel
+        .find("/target")
+        .and_then(|at| scan_target(&rel[at + "/target".len()..]))
+    {
+        Some([bus, target, unit]) => {
+            disk.bus_type = GuestDiskBusType::Scsi;
+            disk.bus = bus.into();
+            disk.target = target.into();
+            disk.unit = unit.into();
+        }
+        None => disk.bus_type = GuestDiskBusType::Virtio,
+    }
+    true
+}
+
+/// An s390x channel I/O device:
+/// `/devices/css<n>/<cssid>.<ssid>.<subchno>/<x>.<y>.<devno>/`.
+fn ccw_device(rel: &str, disk: &mut GuestDiskAddress) -> bool {
+    let Some(at) = rel.find("/devices/css") else {
+        return false;
+    };
+    let tail = &rel[at..];
+    let mut s = Scan::new(&tail["/devices/css".len()..]);
+    let parsed = (|| {
+        s.hex()?;
+        s.lit('/')?;
+        let cssid = s.hex()?;
+        s.lit('.')?;
+        let ssid = s.hex()?;
+        s.lit('.')?;
+        let subchno = s.hex()?;
+        s.lit('/')?;
+        s.hex()?;
+        s.lit('.')?;
+        s.hex()?;
+        s.lit('.')?;
+        let devno = s.hex()?;
+        Some([cssid, ssid, subchno, devno])
+    })();
+    let Some([cssid, ssid, subchno, devno]) = parsed else {
+        return false;
+    };
+    disk.ccw_address = Some(GuestCCWAddress {
+        cssid: cssid.into(),
+        ssid: ssid.into(),
+        subchno: subchno.into(),
+        devno: devno.into(),
+    });
+    if tail.contains("/virtio") {
+        nonpci_virtio(rel, disk);
+    }
+    true
+}
+
+/// Whether `entry` names a partition of `disk`: `<disk><digit>...` or
+/// `<disk>p<digit>...`.
+fn is_partition_name(disk: &str, entry: &str) -> bool {
+    let Some(rest) = entry.strip_prefix(disk) else {
+        return false;
+    };
+    let rest = rest
+        .strip_prefix('p')
+        .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or(rest);
+    rest.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// `guest-get-disks`: every block device with a size, its partitions,
+/// what it is built on and where it is attached.
+pub fn get_disks(roots: &SysRoots) -> Result<Vec<GuestDiskInfo>, CommandError> {
+    let sys = Sysfs::new(roots);
+    let block = roots.sys.join("block");
+    let entries = std::fs::read_dir(&block)
+        .map_err(|e| CommandError::io(format!("Can't open directory \"{}\"", block.display()), &e))?;
+    // Built oldest first, returned newest first as QEMU prepends.
+    let mut list = Vec::new();
+    for entry in entries.map_while(Result::ok) {
+        if !entry.file_type().is_ok_and(|t| t.is_symlink()) {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let disk_dir = block.join(&name);
+        match std::fs::read_to_string(disk_dir.join("size")) {
+            Ok(size) if size != "0\n" => {}
+            _ => continue,
+        }
+        let Some(udev) = sys.udev(&disk_dir) else { continue };
+        let Some(dev_name) = udev.devnode.clone() else {
+            continue;
+        };
+        let is_virtual = sys.is_virtual(&disk_dir).unwrap_or(true);
+        let address = if is_virtual {
+            None
+        } else {
+            let mut fs = FsDevices::default();
+            // As QEMU, an error leaves whatever was found.
+            let _ = sys.device(&disk_dir, &mut fs);
+            fs.disks.into_iter().next()
+        };
+        let dependencies = std::fs::read_dir(disk_dir.join("slaves")).ok().map(|deps| {
+            let mut names: Vec<String> = deps
+                .map_while(Result::ok)
+                .filter_map(|dep| sys.devnode(&dep.path()))
+                .collect();
+            names.reverse();
+            names
+        });
+        list.push(GuestDiskInfo {
+            name: dev_name.clone(),
+            smart: None,
+            dependencies,
+            partition: false,
+            address,
+            alias: udev.property("DM_NAME").map(str::to_string),
+        });
+        let Ok(parts) = std::fs::read_dir(&disk_dir) else {
+            continue;
+        };
+        for part in parts.map_while(Result::ok) {
+            if !part.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if !is_partition_name(&name, &part.file_name().to_string_lossy()) {
+                continue;
+            }
+            let Some(part_name) = sys.devnode(&part.path()) else {
+                continue;
+            };
+            list.push(GuestDiskInfo {
+                name: part_name,
+                smart: None,
+                dependencies: Some(vec![dev_name.clone()]),
+                partition: true,
+                address: None,
+                alias: None,
+            });
+        }
+    }
+    list.reverse();
+    Ok(list)
+}
+
+/// A mounted filesystem worth reporting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FsMount {
+    dir: String,
+    fstype: String,
+    major: u32,
+    minor: u32,
+}
+
+/// What `stat` says of a mount source: a block device's numbers, `Err(true)`
+/// for a directory (a bind mount), `Err(false)` for anything else.
+fn source_device(path: &str) -> Result<(u32, u32), bool> {
+    match rustix::fs::stat(path) {
+        Ok(st) => {
+            let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+            match kind {
+                rustix::fs::FileType::BlockDevice => {
+                    Ok((rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev)))
+                }
+                rustix::fs::FileType::Directory => Err(true),
+                _ => Err(false),
+            }
+        }
+        Err(_) => Err(false),
+    }
+}
+
+/// Undoes the octal escapes of a mount table field (`\\040` for a space).
+fn decode_mtab_field(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| (b'0'..=b'3').contains(&d[0]) && d[1..].iter().all(|b| (b'0'..=b'7').contains(b)));
+        match (bytes[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The device-backed mounts, in mount order: from `mountinfo`, or, when it
+/// cannot be read, from `mtab` (`/proc/self/mounts`).
+fn fs_mounts(mountinfo: &Path, mtab: &Path) -> Result<Vec<FsMount>, CommandError> {
+    if let Ok(text) = std::fs::read_to_string(mountinfo) {
+        return Ok(parse_mountinfo(&text)
+            .into_iter()
+            .filter_map(|m| {
+                let (major, minor) = if m.major == 0 {
+                    // btrfs reports major 0; its source names the device.
+                    if m.fstype != "btrfs" {
+                        return None;
+                    }
+                    source_device(&m.source).ok()?
+                } else {
+                    (m.major, m.minor)
+                };
+                Some(FsMount {
+                    dir: m.dir,
+                    fstype: m.fstype,
+                    major,
+                    minor,
+                })
+            })
+            .collect());
+    }
+    let text = std::fs::read_to_string(mtab)
+        .map_err(|_| CommandError::msg(format!("failed to open mtab file: '{}'", mtab.display())))?;
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let source = decode_mtab_field(fields.next()?);
+            let dir = decode_mtab_field(fields.next()?);
+            let fstype = fields.next()?.to_string();
+            if !source.starts_with('/') || fstype == "smbfs" || fstype == "cifs" {
+                return None;
+            }
+            let (major, minor) = match source_device(&source) {
+                Ok(numbers) => numbers,
+                Err(true) => return None,
+                Err(false) => (0, 0),
+            };
+            Some(FsMount {
+                dir,
+                fstype,
+                major,
+                minor,
+            })
+        })
+        .collect())
+}
+
+/// `guest-get-fsinfo`: each device-backed mounted filesystem with its sizes
+/// and the physical disks under it, most recent mount first.
+pub fn get_fsinfo(
+    roots: &SysRoots,
+    mountinfo: &Path,
+    mtab: &Path,
+) -> Result<Vec<GuestFilesystemInfo>, CommandError> {
+    let sys = Sysfs::new(roots);
+    let mut list = Vec::new();
+    for mount in fs_mounts(mountinfo, mtab)? {
+        let devpath = roots
+            .sys
+            .join(format!("dev/block/{}:{}", mount.major, mount.minor));
+        let mut devices = FsDevices::default();
+        sys.device(&devpath, &mut devices)?;
+        let mut fs = GuestFilesystemInfo {
+            name: devices.name.unwrap_or_default(),
+            total_bytes: None,
+            total_bytes_privileged: None,
+            mountpoint: mount.dir,
+            disk: devices.disks,
+            used_bytes: None,
+            r#type: mount.fstype,
+        };
+        if let Ok(st) = rustix::fs::statvfs(fs.mountpoint.as_str()) {
+            let used = st.f_blocks.wrapping_sub(st.f_bfree);
+            fs.used_bytes = Some(used.wrapping_mul(st.f_frsize));
+            fs.total_bytes = Some(used.wrapping_add(st.f_bavail).wrapping_mul(st.f_frsize));
+            fs.total_bytes_privileged = Some(st.f_blocks.wrapping_mul(st.f_frsize));
+        }
+        list.push(fs);
+    }
+    list.reverse();
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests;
