@@ -41,6 +41,7 @@ const MODULES: &[&str] = &[
 ];
 
 const INIT: &str = r#"#!/bin/busybox sh
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 /bin/busybox mkdir -p /proc /sys /dev /run /mnt/scratch /sbin /bin /usr/bin /usr/sbin
 /bin/busybox --install -s
 mount -t proc proc /proc
@@ -78,6 +79,16 @@ echo "QGA-VM: agents started"
 # must not spin. Report its CPU ticks after 3 s of that.
 (sleep 3; echo "QGA-VM: idle-cpu $(cut -d' ' -f14,15 /proc/$virtio/stat)") &
 while true; do wait; sleep 1; done
+"#;
+
+const CHPASSWD: &str = r#"#!/bin/sh
+enc=0; [ "$1" = -e ] && enc=1
+while IFS= read -r line; do
+    user=${line%%:*}; pass=${line#*:}
+    grep -q "^$user:" /etc/shadow || { echo "chpasswd: unknown user $user" >&2; exit 1; }
+    if [ $enc = 1 ]; then hash=$pass; else hash=$(mkpasswd -m sha512 "$pass") || exit 1; fi
+    sed -i "s|^$user:[^:]*:|$user:$hash:|" /etc/shadow || exit 1
+done
 "#;
 
 fn tool(name: &str) -> Option<PathBuf> {
@@ -147,7 +158,7 @@ fn sh(script: &str, cwd: &Path) {
 /// Builds the initramfs: busybox, the agent, the modules, `/init`.
 fn build_initramfs(pre: &Prerequisites, work: &Path) -> PathBuf {
     let root = work.join("root");
-    for dir in ["bin", "sbin", "lib/modules", "etc", "home/tester", "root"] {
+    for dir in ["bin", "sbin", "usr/sbin", "lib/modules", "etc", "home/tester", "root"] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
     }
     let etc = |name: &str, text: &str| std::fs::write(root.join("etc").join(name), text).unwrap();
@@ -166,6 +177,11 @@ fn build_initramfs(pre: &Prerequisites, work: &Path) -> PathBuf {
     );
     std::fs::copy(&pre.busybox, root.join("bin/busybox")).unwrap();
     std::fs::copy(&pre.agent, root.join("sbin/qemu-ga")).unwrap();
+    // Debian's busybox-static has no chpasswd applet: a stand-in with the
+    // same interface (user:password lines on stdin, -e for crypted).
+    let chpasswd = root.join("usr/sbin/chpasswd");
+    std::fs::write(&chpasswd, CHPASSWD).unwrap();
+    std::fs::set_permissions(&chpasswd, std::fs::Permissions::from_mode(0o755)).unwrap();
     let dep = std::fs::read_to_string(pre.modules.join("modules.dep")).unwrap();
     for module in MODULES {
         let entry = dep.lines().find_map(|l| {

@@ -1,0 +1,307 @@
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use super::*;
+
+/// A fake system: a password file naming `alice` (home in a temp dir,
+/// no `.ssh` yet) and the ids the files must end up owned by: another
+/// user's when running as root, ours otherwise.
+struct Fake {
+    dir: tempfile::TempDir,
+    uid: u32,
+    gid: u32,
+}
+
+impl Fake {
+    fn new() -> Fake {
+        let dir = tempfile::tempdir().unwrap();
+        let (uid, gid) = if rustix::process::geteuid().is_root() {
+            (4321, 4322)
+        } else {
+            (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+            )
+        };
+        let home = dir.path().join("home/alice");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(
+            dir.path().join("passwd"),
+            format!(
+                "root:x:0:0:root:/root:/bin/sh\nbroken:x:notanumber:1::/nowhere:/bin/sh\n\
+                 alice:x:{uid}:{gid}:Alice:{}:/bin/sh\nalice:x:1:1::/second/match:/bin/sh\nshort:x:5\n",
+                home.display()
+            ),
+        )
+        .unwrap();
+        Fake { dir, uid, gid }
+    }
+
+    fn passwd(&self) -> PathBuf {
+        self.dir.path().join("passwd")
+    }
+
+    fn ssh(&self) -> PathBuf {
+        self.dir.path().join("home/alice/.ssh")
+    }
+
+    fn file(&self) -> PathBuf {
+        self.ssh().join("authorized_keys")
+    }
+
+    fn contents(&self) -> String {
+        std::fs::read_to_string(self.file()).unwrap()
+    }
+
+    fn set(&self, text: &str) {
+        std::fs::create_dir_all(self.ssh()).unwrap();
+        std::fs::write(self.file(), text).unwrap();
+    }
+
+    fn add(&self, keys: &[&str], reset: bool) -> Result<(), String> {
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        add_authorized_keys(&self.passwd(), "alice", &keys, reset).map_err(|e| e.0)
+    }
+
+    fn remove(&self, keys: &[&str]) -> Result<(), String> {
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        remove_authorized_keys(&self.passwd(), "alice", &keys).map_err(|e| e.0)
+    }
+
+    fn get(&self) -> Result<Vec<String>, String> {
+        get_authorized_keys(&self.passwd(), "alice")
+            .map(|k| k.keys)
+            .map_err(|e| e.0)
+    }
+
+    /// The directory, made by the agent, and the file have the user's
+    /// modes and owners, and no temporary file is left behind.
+    #[track_caller]
+    fn assert_owned(&self) {
+        let dir = std::fs::metadata(self.ssh()).unwrap();
+        assert_eq!(dir.permissions().mode() & 0o7777, 0o700);
+        assert_eq!((dir.uid(), dir.gid()), (self.uid, self.gid));
+        self.assert_file_owned();
+    }
+
+    /// [`Fake::assert_owned`] for the file alone.
+    #[track_caller]
+    fn assert_file_owned(&self) {
+        let file = std::fs::symlink_metadata(self.file()).unwrap();
+        assert!(file.is_file());
+        assert_eq!(file.permissions().mode() & 0o7777, 0o600);
+        assert_eq!((file.uid(), file.gid()), (self.uid, self.gid));
+        let names: Vec<_> = std::fs::read_dir(self.ssh())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["authorized_keys"]);
+    }
+}
+
+#[test]
+fn users_come_from_the_password_file() {
+    let fake = Fake::new();
+    let alice = lookup_user(&fake.passwd(), "alice").unwrap();
+    assert_eq!((alice.uid, alice.gid), (fake.uid, fake.gid));
+    assert_eq!(alice.home, fake.dir.path().join("home/alice"));
+    let root = lookup_user(&fake.passwd(), "root").unwrap();
+    assert_eq!(
+        root,
+        User {
+            uid: 0,
+            gid: 0,
+            home: PathBuf::from("/root")
+        }
+    );
+    for name in ["bob", "", "ali", "broken", "short", "x:0"] {
+        assert_eq!(
+            lookup_user(&fake.passwd(), name).unwrap_err().0,
+            format!("failed to lookup user '{name}': Success")
+        );
+    }
+    assert_eq!(
+        lookup_user(Path::new("/nonexistent/passwd"), "root")
+            .unwrap_err()
+            .0,
+        "failed to lookup user 'root': No such file or directory"
+    );
+}
+
+#[test]
+fn keys_are_checked_before_the_user() {
+    let fake = Fake::new();
+    let keys = |k: &[&str]| k.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    for bad in ["# comment", "a\nb"] {
+        let want = format!("invalid OpenSSH public key: '{bad}'");
+        let list = keys(&["ssh-ed25519 AAAA ok", bad]);
+        assert_eq!(
+            add_authorized_keys(&fake.passwd(), "nobody", &list, false)
+                .unwrap_err()
+                .0,
+            want
+        );
+        assert_eq!(
+            remove_authorized_keys(&fake.passwd(), "nobody", &list)
+                .unwrap_err()
+                .0,
+            want
+        );
+    }
+    assert_eq!(
+        add_authorized_keys(&fake.passwd(), "nobody", &keys(&["", " #ok"]), false)
+            .unwrap_err()
+            .0,
+        "failed to lookup user 'nobody': Success"
+    );
+    assert!(!fake.ssh().exists());
+}
+
+#[test]
+fn add_creates_the_directory_and_file_for_the_user() {
+    let fake = Fake::new();
+    assert_eq!(fake.add(&["algo key2 comments"], false), Ok(()));
+    assert_eq!(fake.contents(), "algo key2 comments");
+    fake.assert_owned();
+    // Already there keys are not repeated, new ones are appended.
+    assert_eq!(
+        fake.add(
+            &["algo key1 comments", "algo key2 comments", "algo key1 comments"],
+            false
+        ),
+        Ok(())
+    );
+    assert_eq!(fake.contents(), "algo key2 comments\nalgo key1 comments");
+    fake.assert_owned();
+}
+
+#[test]
+fn reset_replaces_the_keys() {
+    let fake = Fake::new();
+    fake.add(&["algo key1 comments", "algo key2 comments"], false)
+        .unwrap();
+    assert_eq!(fake.add(&["algo key2 comments"], true), Ok(()));
+    assert_eq!(fake.contents(), "algo key2 comments");
+    assert_eq!(fake.add(&[], true), Ok(()));
+    assert_eq!(fake.contents(), "");
+    fake.assert_owned();
+}
+
+#[test]
+fn libvirts_trailing_empty_key_ends_the_file_with_a_newline() {
+    let fake = Fake::new();
+    assert_eq!(fake.add(&["k1", "k2", ""], true), Ok(()));
+    assert_eq!(fake.contents(), "k1\nk2\n");
+    // Sent again: the empty line is already there.
+    assert_eq!(fake.add(&["k1", "k2", ""], false), Ok(()));
+    assert_eq!(fake.contents(), "k1\nk2\n");
+    assert_eq!(fake.add(&["k3", ""], false), Ok(()));
+    assert_eq!(fake.contents(), "k1\nk2\n\nk3");
+    assert_eq!(fake.remove(&["k3", ""]), Ok(()));
+    assert_eq!(fake.contents(), "k1\nk2");
+    assert_eq!(fake.get(), Ok(vec!["k2".to_string(), "k1".to_string()]));
+}
+
+#[test]
+fn remove_drops_exact_lines() {
+    let fake = Fake::new();
+    let text = "algo key1 comments\nalgo key1 comments\n# a commented line\nalgo some-key another\n";
+    fake.set(text);
+    assert_eq!(fake.remove(&["algo key2 comments"]), Ok(()));
+    assert_eq!(fake.contents(), text);
+    assert_eq!(
+        fake.remove(&["algo key1 comments", "algo key2 comments", "algo some-key"]),
+        Ok(())
+    );
+    assert_eq!(fake.contents(), "# a commented line\nalgo some-key another\n");
+    fake.assert_file_owned();
+}
+
+#[test]
+fn remove_without_a_file_does_nothing() {
+    let fake = Fake::new();
+    assert_eq!(fake.remove(&["k"]), Ok(()));
+    assert!(!fake.ssh().exists());
+}
+
+#[test]
+fn get_lists_keys_last_first() {
+    let fake = Fake::new();
+    assert_eq!(
+        fake.get().unwrap_err(),
+        format!(
+            "failed to read '{0}': Failed to open file \u{201c}{0}\u{201d}: No such file or directory",
+            fake.file().display()
+        )
+    );
+    fake.set("algo key1 comments\n  # a comment\n\t algo some-key another \x0b\r\n\n \nlast\0after nul\n");
+    assert_eq!(
+        fake.get(),
+        Ok(vec![
+            "last".to_string(),
+            "algo some-key another".to_string(),
+            "algo key1 comments".to_string()
+        ])
+    );
+    std::fs::write(fake.file(), b"bad \xff key\n").unwrap();
+    assert_eq!(fake.get(), Ok(vec!["bad \u{fffd} key".to_string()]));
+}
+
+#[test]
+fn a_link_in_place_of_the_file_is_replaced_not_followed() {
+    let fake = Fake::new();
+    std::fs::create_dir_all(fake.ssh()).unwrap();
+    let elsewhere = fake.dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, "outside").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, fake.file()).unwrap();
+    assert_eq!(fake.add(&["k"], false), Ok(()));
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "outside");
+    assert_eq!(fake.contents(), "outside\nk");
+    assert!(std::fs::symlink_metadata(fake.file()).unwrap().is_file());
+}
+
+#[test]
+fn failures_name_the_path() {
+    let fake = Fake::new();
+    // `.ssh` is a file: the keys cannot be read and the directory cannot
+    // be made.
+    std::fs::write(fake.ssh(), "").unwrap();
+    assert_eq!(
+        fake.add(&["k"], false).unwrap_err(),
+        format!(
+            "failed to create directory '{}': File exists",
+            fake.ssh().display()
+        )
+    );
+    assert_eq!(
+        fake.get().unwrap_err(),
+        format!(
+            "failed to read '{0}': Failed to open file \u{201c}{0}\u{201d}: Not a directory",
+            fake.file().display()
+        )
+    );
+    // The file is a directory: it cannot be read, nor replaced.
+    std::fs::remove_file(fake.ssh()).unwrap();
+    std::fs::create_dir_all(fake.file()).unwrap();
+    assert!(
+        fake.get().unwrap_err().contains("Is a directory"),
+        "{:?}",
+        fake.get()
+    );
+    let error = fake.add(&["k"], false).unwrap_err();
+    assert!(
+        error.starts_with(&format!(
+            "failed to write to '{}': Failed to rename file",
+            fake.file().display()
+        )),
+        "{error}"
+    );
+    // No temporary file is left behind.
+    assert_eq!(std::fs::read_dir(fake.ssh()).unwrap().count(), 1);
+}
+
+#[test]
+fn strip_is_glibs() {
+    assert_eq!(strip(b" \t\x0b\x0c\r\nab c\n\x0b"), b"ab c");
+    assert_eq!(strip(b"   "), b"");
+    assert_eq!(strip(b""), b"");
+}
