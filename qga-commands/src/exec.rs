@@ -1,14 +1,364 @@
-//! guest-exec and guest-exec-status.
+//! `guest-exec` and `guest-exec-status`: running a program in the guest and
+//! collecting its outcome and output.
 //!
-//! (Being implemented.)
+//! `guest-exec` starts the program (module `spawn`: GLib's `PATH` search and
+//! error texts), returns its pid at once and leaves it running. From then on
+//! one background thread of the agent (module `io`) serves every such process
+//! with `poll(2)`: it writes `input-data` to the process's standard input
+//! through a non-blocking pipe (closing it when done, or when the process
+//! stops reading), drains the captured output pipes, and reaps the process
+//! as soon as it ends (it watches a pidfd, `pidfd_open(2)`; without pidfds it
+//! looks every 100 ms). So no process stays a zombie and no pipe stays open
+//! longer than the process (or what inherited its pipes) keeps it.
+//!
+//! Each captured stream keeps its first 16 MiB (QEMU's
+//! `GUEST_EXEC_MAX_OUTPUT`); the rest is read and dropped, and the stream is
+//! then reported truncated. `guest-exec-status` reports `exited: false`
+//! until the process has been reaped *and* its captured pipes have reached
+//! end of file; the one reply that says `exited: true` also hands over the
+//! exit code or signal and the output, and forgets the process: later
+//! calls for that pid fail as for a pid never started.
+//!
+//! Bounds (QEMU has none): at most [`MAX_RUNNING`] processes may be unfinished
+//! at once (each holds up to four descriptors of the agent); a further
+//! `guest-exec` fails with a message saying so. At most [`MAX_KEPT`]
+//! processes are remembered in all; when a new one would exceed that, the
+//! oldest finished process whose status was never collected is forgotten.
+//!
+//! Error texts are those of QEMU 10 (`qga/commands.c`): a start failure is
+//! GLib's message alone (QEMU 7.2 wrapped it as `Guest agent command failed,
+//! error was '…'`), and an unknown pid reads `PID ld does not exist` (QEMU
+//! prints its format string's `PRId64` literally; 7.2 said `Invalid
+//! parameter 'pid'`).
 
-use std::sync::Arc;
+mod io;
+mod spawn;
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Child;
+use std::sync::{Arc, MutexGuard};
 
 use qapi_core::Registry;
+use qga_protocol::schema::{
+    GuestExec, GuestExecArgs, GuestExecCaptureOutputMode, GuestExecStatus, GuestExecStatusArgs,
+};
 
-use crate::Agent;
+use crate::error::CommandError;
+use crate::{base64_glib, Agent};
+
+/// Most bytes kept of each captured stream (QEMU's `GUEST_EXEC_MAX_OUTPUT`).
+pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+
+/// Most processes unfinished at once.
+pub const MAX_RUNNING: usize = 128;
+
+/// Most processes remembered (unfinished, or finished and not collected).
+pub const MAX_KEPT: usize = 1024;
+
+/// QEMU 10's text for a pid it does not know (see the module docs).
+pub const UNKNOWN_PID: &str = "PID ld does not exist";
 
 /// Registers this group's commands, in QEMU's schema order.
 pub fn register_exec(registry: &mut Registry, agent: &Arc<Agent>) {
-    let _ = (registry, agent);
+    let _ = agent;
+    let table = Arc::new(ExecTable::new());
+    let t = Arc::clone(&table);
+    registry.register("guest-exec-status", move |args: GuestExecStatusArgs| {
+        t.status(args.pid)
+    });
+    registry.register("guest-exec", move |args: GuestExecArgs| table.exec(&args));
 }
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// It exited with this status.
+    Code(i32),
+    /// This signal ended it.
+    Signal(i32),
+    /// Someone else reaped it; the outcome is lost.
+    Unknown,
+}
+
+/// A captured output stream.
+#[derive(Debug, Default)]
+struct Capture {
+    /// The agent's read end, until end of file.
+    fd: Option<Arc<OwnedFd>>,
+    /// What was kept.
+    data: Vec<u8>,
+    /// Whether more came than was kept.
+    truncated: bool,
+}
+
+impl Capture {
+    fn open(fd: Option<OwnedFd>) -> Option<Capture> {
+        fd.map(|fd| Capture {
+            fd: Some(Arc::new(fd)),
+            ..Capture::default()
+        })
+    }
+
+    /// Keeps what fits of `bytes`.
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = MAX_OUTPUT.saturating_sub(self.data.len());
+        let take = bytes.len().min(room);
+        if take < bytes.len() {
+            self.truncated = true;
+        }
+        if take == 0 {
+            return;
+        }
+        // Grow by doubling, never past the limit; a failed allocation
+        // counts as truncation, as in QEMU.
+        let needed = self.data.len() + take;
+        if needed > self.data.capacity() {
+            let target = needed.max(self.data.capacity() * 2).min(MAX_OUTPUT);
+            if self.data.try_reserve_exact(target - self.data.len()).is_err() {
+                self.truncated = true;
+                return;
+            }
+        }
+        self.data.extend_from_slice(&bytes[..take]);
+    }
+
+    fn is_open(&self) -> bool {
+        self.fd.is_some()
+    }
+}
+
+/// Standard input still being written.
+#[derive(Debug)]
+struct Input {
+    fd: Arc<OwnedFd>,
+    data: Vec<u8>,
+    written: usize,
+}
+
+/// A process started by `guest-exec`.
+#[derive(Debug)]
+struct Process {
+    /// Start order, for forgetting the oldest.
+    serial: u64,
+    child: Child,
+    /// Readable once the process has ended; dropped once it is reaped.
+    pidfd: Option<Arc<OwnedFd>>,
+    ended: Option<Ended>,
+    input: Option<Input>,
+    out: Option<Capture>,
+    err: Option<Capture>,
+}
+
+impl Process {
+    /// Reaps the process if it has ended (without blocking).
+    fn reap(&mut self) {
+        if self.ended.is_some() {
+            return;
+        }
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                self.ended = Some(match (status.code(), status.signal()) {
+                    (Some(code), _) => Ended::Code(code),
+                    (None, Some(signal)) => Ended::Signal(signal),
+                    (None, None) => Ended::Unknown,
+                });
+            }
+            Ok(None) => return,
+            Err(e) => {
+                log::warn!("guest-exec: cannot wait for pid {}: {e}", self.child.id());
+                self.ended = Some(Ended::Unknown);
+            }
+        }
+        self.pidfd = None;
+    }
+
+    /// Whether the process has ended and its captured output is complete.
+    fn finished(&self) -> bool {
+        self.ended.is_some()
+            && !self.out.as_ref().is_some_and(Capture::is_open)
+            && !self.err.as_ref().is_some_and(Capture::is_open)
+    }
+
+    /// The final status, consuming the process.
+    fn into_status(self) -> GuestExecStatus {
+        let mut status = GuestExecStatus {
+            exited: true,
+            ..GuestExecStatus::default()
+        };
+        match self.ended {
+            Some(Ended::Code(code)) => status.exitcode = Some(i64::from(code)),
+            Some(Ended::Signal(signal)) => status.signal = Some(i64::from(signal)),
+            Some(Ended::Unknown) | None => {}
+        }
+        if let Some(out) = self.out.filter(|c| !c.data.is_empty()) {
+            status.out_data = Some(base64_glib::encode(&out.data));
+            status.out_truncated = Some(out.truncated);
+        }
+        if let Some(err) = self.err.filter(|c| !c.data.is_empty()) {
+            status.err_data = Some(base64_glib::encode(&err.data));
+            status.err_truncated = Some(err.truncated);
+        }
+        status
+    }
+}
+
+/// The processes, shared with the I/O thread.
+#[derive(Debug, Default)]
+struct Processes {
+    by_pid: HashMap<i64, Process>,
+    next_serial: u64,
+}
+
+/// The processes started by `guest-exec`, and the thread serving them.
+#[derive(Debug)]
+pub struct ExecTable {
+    shared: Arc<io::Shared>,
+}
+
+impl Default for ExecTable {
+    fn default() -> Self {
+        ExecTable::new()
+    }
+}
+
+impl Drop for ExecTable {
+    fn drop(&mut self) {
+        self.shared.stop();
+    }
+}
+
+impl ExecTable {
+    /// An empty table; its thread starts with the first process.
+    pub fn new() -> ExecTable {
+        ExecTable {
+            shared: Arc::new(io::Shared::new()),
+        }
+    }
+
+    fn processes(&self) -> MutexGuard<'_, Processes> {
+        self.shared.processes()
+    }
+
+    /// `guest-exec`: starts a process and returns its pid.
+    pub fn exec(&self, args: &GuestExecArgs) -> Result<GuestExec, CommandError> {
+        let input = args.input_data.as_deref().map(base64_glib::decode).transpose()?;
+        let mode = args
+            .capture_output
+            .map_or(GuestExecCaptureOutputMode::None, |c| c.mode());
+        let argv = args.arg.as_deref().unwrap_or_default();
+        log::info!(
+            "guest-exec called: \"{}\"",
+            std::iter::once(args.path.as_str())
+                .chain(argv.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        // Make room first, so nothing starts that cannot be kept.
+        {
+            let mut processes = self.processes();
+            let running = processes.by_pid.values().filter(|p| !p.finished()).count();
+            if running >= MAX_RUNNING {
+                return Err(CommandError::msg(format!(
+                    "too many processes started by guest-exec are still running ({MAX_RUNNING}); \
+                     wait for some to end and collect them with guest-exec-status"
+                )));
+            }
+            forget_oldest_finished(&mut processes, MAX_KEPT - 1);
+        }
+        self.shared.start_thread()?;
+
+        let spawned = spawn::spawn(&spawn::Request {
+            path: &args.path,
+            args: argv,
+            env: args.env.as_deref(),
+            stdin: input.is_some(),
+            mode,
+        })
+        .map_err(CommandError::msg)?;
+        let pid = i64::from(spawned.child.id());
+        let pidfd = rustix::process::pidfd_open(
+            rustix::process::Pid::from_child(&spawned.child),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .ok()
+        .map(Arc::new);
+
+        let mut processes = self.processes();
+        let serial = processes.next_serial;
+        processes.next_serial += 1;
+        let process = Process {
+            serial,
+            child: spawned.child,
+            pidfd,
+            ended: None,
+            input: spawned.stdin.zip(input).map(|(fd, data)| Input {
+                fd: Arc::new(fd),
+                data,
+                written: 0,
+            }),
+            out: Capture::open(spawned.stdout),
+            err: Capture::open(spawned.stderr),
+        };
+        // A pid is only reused after its process was reaped: the old entry
+        // is a finished process nobody collected.
+        if processes.by_pid.insert(pid, process).is_some() {
+            log::warn!("guest-exec: pid {pid} was reused; the status of its earlier process is lost");
+        }
+        drop(processes);
+        self.shared.wake();
+        Ok(GuestExec { pid })
+    }
+
+    /// `guest-exec-status`: how the process is doing; once it has finished,
+    /// its outcome and output, handed out this once.
+    pub fn status(&self, pid: i64) -> Result<GuestExecStatus, CommandError> {
+        log::info!("guest-exec-status called, pid: {}", pid as u32);
+        let mut processes = self.processes();
+        let process = processes
+            .by_pid
+            .get_mut(&pid)
+            .ok_or_else(|| CommandError::msg(UNKNOWN_PID))?;
+        process.reap();
+        if !process.finished() {
+            return Ok(GuestExecStatus::default());
+        }
+        let process = processes
+            .by_pid
+            .remove(&pid)
+            .ok_or_else(|| CommandError::msg(UNKNOWN_PID))?;
+        drop(processes);
+        // The process's stdin pipe, if something still holds it open,
+        // closes here.
+        Ok(process.into_status())
+    }
+
+    /// How many processes are remembered (for tests and diagnostics).
+    pub fn len(&self) -> usize {
+        self.processes().by_pid.len()
+    }
+
+    /// Whether no process is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Forgets finished processes, oldest first, until at most `keep` remain.
+fn forget_oldest_finished(processes: &mut Processes, keep: usize) {
+    while processes.by_pid.len() > keep {
+        let oldest = processes
+            .by_pid
+            .iter()
+            .filter(|(_, p)| p.finished())
+            .min_by_key(|(_, p)| p.serial)
+            .map(|(&pid, _)| pid);
+        let Some(pid) = oldest else { return };
+        log::warn!("guest-exec: forgetting the uncollected status of pid {pid} (more than {MAX_KEPT} kept)");
+        processes.by_pid.remove(&pid);
+    }
+}
+
+#[cfg(test)]
+mod tests;

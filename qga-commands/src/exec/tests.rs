@@ -1,0 +1,270 @@
+use std::time::{Duration, Instant};
+
+use qga_protocol::schema::{GuestExecCaptureOutput, GuestExecCaptureOutputMode as Mode};
+
+use super::*;
+
+fn args(path: &str, arg: &[&str]) -> GuestExecArgs {
+    GuestExecArgs {
+        path: path.into(),
+        arg: Some(arg.iter().map(|s| s.to_string()).collect()),
+        env: None,
+        input_data: None,
+        capture_output: None,
+    }
+}
+
+fn sh(script: &str, mode: Option<Mode>) -> GuestExecArgs {
+    GuestExecArgs {
+        capture_output: mode.map(GuestExecCaptureOutput::Mode),
+        ..args("sh", &["-c", script])
+    }
+}
+
+/// Polls until the process has finished.
+fn wait(table: &ExecTable, pid: i64) -> GuestExecStatus {
+    let start = Instant::now();
+    loop {
+        let status = table.status(pid).unwrap();
+        if status.exited {
+            return status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "pid {pid} did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn run(table: &ExecTable, request: &GuestExecArgs) -> GuestExecStatus {
+    let pid = table.exec(request).unwrap().pid;
+    wait(table, pid)
+}
+
+fn b64(s: &str) -> Option<String> {
+    Some(base64_glib::encode(s.as_bytes()))
+}
+
+#[test]
+fn capture_keeps_the_first_16_mib() {
+    let mut c = Capture::default();
+    c.keep(&vec![1u8; MAX_OUTPUT - 1]);
+    assert!(!c.truncated);
+    c.keep(&[2]);
+    assert_eq!(c.data.len(), MAX_OUTPUT);
+    assert!(!c.truncated, "exactly the limit is not truncation");
+    assert!(c.data.capacity() <= MAX_OUTPUT);
+    c.keep(&[]);
+    assert!(!c.truncated);
+    c.keep(&[3]);
+    assert!(c.truncated);
+    assert_eq!(c.data.len(), MAX_OUTPUT);
+    assert_eq!(c.data.last(), Some(&2));
+}
+
+#[test]
+fn every_capture_mode() {
+    let table = ExecTable::new();
+    let script = "echo out; echo err >&2; exit 3";
+    let status = run(&table, &sh(script, None));
+    assert_eq!(
+        status,
+        GuestExecStatus {
+            exitcode: Some(3),
+            exited: true,
+            ..Default::default()
+        }
+    );
+    let both = GuestExecStatus {
+        exitcode: Some(3),
+        out_data: b64("out\n"),
+        out_truncated: Some(false),
+        err_data: b64("err\n"),
+        err_truncated: Some(false),
+        exited: true,
+        ..Default::default()
+    };
+    assert_eq!(run(&table, &sh(script, Some(Mode::Separated))), both);
+    let flag = GuestExecArgs {
+        capture_output: Some(GuestExecCaptureOutput::Flag(true)),
+        ..sh(script, None)
+    };
+    assert_eq!(run(&table, &flag), both);
+    let off = GuestExecArgs {
+        capture_output: Some(GuestExecCaptureOutput::Flag(false)),
+        ..sh(script, None)
+    };
+    assert_eq!(run(&table, &off).out_data, None);
+    assert_eq!(run(&table, &sh(script, Some(Mode::None))).out_data, None);
+    let stdout = run(&table, &sh(script, Some(Mode::Stdout)));
+    assert_eq!((stdout.out_data, stdout.err_data), (b64("out\n"), None));
+    let stderr = run(&table, &sh(script, Some(Mode::Stderr)));
+    assert_eq!((stderr.out_data, stderr.err_data), (None, b64("err\n")));
+    let merged = run(&table, &sh("echo 1; echo 2 >&2; echo 3", Some(Mode::Merged)));
+    assert_eq!((merged.out_data, merged.err_data), (b64("1\n2\n3\n"), None));
+    assert!(table.is_empty());
+}
+
+#[test]
+fn status_is_handed_out_once() {
+    let table = ExecTable::new();
+    let pid = table
+        .exec(&sh("sleep 0.5; read line && exit 5; exit 1", None))
+        .unwrap()
+        .pid;
+    assert_eq!(table.status(pid).unwrap(), GuestExecStatus::default());
+    // Standard input is /dev/null: `read` fails at once.
+    assert_eq!(wait(&table, pid).exitcode, Some(1));
+    assert_eq!(table.status(pid).unwrap_err().0, UNKNOWN_PID);
+    assert_eq!(table.status(0).unwrap_err().0, "PID ld does not exist");
+    assert_eq!(table.status(-1).unwrap_err().0, UNKNOWN_PID);
+}
+
+#[test]
+fn signals_and_input() {
+    let table = ExecTable::new();
+    let killed = run(&table, &sh("echo o; kill -9 $$", Some(Mode::Separated)));
+    assert_eq!((killed.signal, killed.exitcode), (Some(9), None));
+    assert_eq!(killed.out_data, b64("o\n"));
+    let cat = GuestExecArgs {
+        input_data: Some("aGVsbG8=".into()),
+        capture_output: Some(GuestExecCaptureOutput::Flag(true)),
+        ..args("cat", &[])
+    };
+    assert_eq!(run(&table, &cat).out_data, b64("hello"));
+    let bad = GuestExecArgs {
+        input_data: Some("!!".into()),
+        ..args("/nonexistent", &[])
+    };
+    assert_eq!(
+        table.exec(&bad).unwrap_err().0,
+        "Base64 data contains invalid characters"
+    );
+    // Input larger than a pipe holds, to a process that reads only some.
+    let big = vec![b'x'; 1 << 20];
+    let head = GuestExecArgs {
+        input_data: Some(base64_glib::encode(&big)),
+        capture_output: Some(GuestExecCaptureOutput::Flag(true)),
+        ..args("head", &["-c", "3"])
+    };
+    let status = run(&table, &head);
+    assert_eq!((status.exitcode, status.out_data), (Some(0), b64("xxx")));
+    let wc = GuestExecArgs {
+        input_data: Some(base64_glib::encode(&big)),
+        capture_output: Some(GuestExecCaptureOutput::Flag(true)),
+        ..args("wc", &["-c"])
+    };
+    assert_eq!(run(&table, &wc).out_data, b64(&format!("{}\n", big.len())));
+}
+
+#[test]
+fn exited_waits_for_the_pipes() {
+    let table = ExecTable::new();
+    // The shell exits at once; a background child keeps the pipe open.
+    let pid = table
+        .exec(&sh("(sleep 1; echo late) & echo early", Some(Mode::Stdout)))
+        .unwrap()
+        .pid;
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!table.status(pid).unwrap().exited);
+    let status = wait(&table, pid);
+    assert_eq!(status.out_data, b64("early\nlate\n"));
+    // The shell itself was reaped long before: no zombie stayed.
+}
+
+#[test]
+fn the_shell_is_reaped_without_status_calls() {
+    let table = ExecTable::new();
+    let pid = table.exec(&sh("exit 0", None)).unwrap().pid;
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    let start = Instant::now();
+    while !gone() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "pid {pid} stayed a zombie"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(wait(&table, pid).exitcode, Some(0));
+}
+
+#[test]
+fn limits_running_processes() {
+    let table = ExecTable::new();
+    let mut pids = Vec::new();
+    for _ in 0..MAX_RUNNING {
+        pids.push(table.exec(&args("sleep", &["30"])).unwrap().pid);
+    }
+    let error = table.exec(&args("true", &[])).unwrap_err().0;
+    assert!(
+        error.starts_with("too many processes started by guest-exec"),
+        "{error}"
+    );
+    for &pid in &pids {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid as i32).unwrap(),
+            rustix::process::Signal::KILL,
+        );
+    }
+    for pid in pids {
+        assert_eq!(wait(&table, pid).signal, Some(9));
+    }
+    assert!(table.is_empty());
+    assert_eq!(run(&table, &args("true", &[])).exitcode, Some(0));
+}
+
+#[test]
+fn forgets_the_oldest_finished_when_full() {
+    let mut processes = Processes::default();
+    let table = ExecTable::new();
+    for _ in 0..3 {
+        let pid = table.exec(&args("true", &[])).unwrap().pid;
+        let start = Instant::now();
+        loop {
+            let mut all = table.processes();
+            let p = all.by_pid.get_mut(&pid).unwrap();
+            p.reap();
+            if p.finished() {
+                let p = all.by_pid.remove(&pid).unwrap();
+                processes.by_pid.insert(pid, p);
+                break;
+            }
+            drop(all);
+            assert!(start.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let oldest = processes
+        .by_pid
+        .iter()
+        .min_by_key(|(_, p)| p.serial)
+        .map(|(&pid, _)| pid);
+    forget_oldest_finished(&mut processes, 2);
+    assert_eq!(processes.by_pid.len(), 2);
+    assert!(!processes.by_pid.contains_key(&oldest.unwrap()));
+}
+
+#[test]
+fn reaps_on_a_timer_without_pidfds() {
+    let table = ExecTable::new();
+    let pid = table.exec(&sh("sleep 0.2", None)).unwrap().pid;
+    // As on a kernel without pidfd_open(2).
+    table.processes().by_pid.get_mut(&pid).unwrap().pidfd = None;
+    table.shared.wake();
+    let start = Instant::now();
+    while table.processes().by_pid[&pid].ended.is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "pid {pid} was not reaped"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(wait(&table, pid).exitcode, Some(0));
+}
