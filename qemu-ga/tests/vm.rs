@@ -158,7 +158,15 @@ fn sh(script: &str, cwd: &Path) {
 /// Builds the initramfs: busybox, the agent, the modules, `/init`.
 fn build_initramfs(pre: &Prerequisites, work: &Path) -> PathBuf {
     let root = work.join("root");
-    for dir in ["bin", "sbin", "usr/sbin", "lib/modules", "etc", "home/tester", "root"] {
+    for dir in [
+        "bin",
+        "sbin",
+        "usr/sbin",
+        "lib/modules",
+        "etc",
+        "home/tester",
+        "root",
+    ] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
     }
     let etc = |name: &str, text: &str| std::fs::write(root.join("etc").join(name), text).unwrap();
