@@ -1,7 +1,7 @@
 //! `guest-set-user-password`: set an account's password with `chpasswd`.
 //!
 //! The password arrives base64-encoded (decoded as QEMU decodes it, see
-//! [`crate::base64_glib`]) and is cut at its first NUL byte, as QEMU's C
+//! `base64_glib`) and is cut at its first NUL byte, as QEMU's C
 //! string ends there. A newline in it, or a newline or colon in the user
 //! name, would let the host write more than one `chpasswd` record and is
 //! refused. `chpasswd` (looked up in `PATH`; `chpasswd -e` for an already
