@@ -20,6 +20,22 @@ use crate::sys::io_strerror;
 /// Most output kept for an error message.
 const MAX_OUTPUT: usize = 64 * 1024;
 
+/// Starts `command`, trying again a few times while the kernel says the
+/// program is being written (`ETXTBSY`): a script that was just written
+/// can still be open for writing in a child some other thread forked.
+pub(crate) fn spawn_retrying(command: &mut Command) -> std::io::Result<std::process::Child> {
+    let mut tries = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error()) && tries < 10 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Runs `program` with `args`, feeding it `input`, and waits for it.
 /// `action` completes "child process has failed to ...".
 pub fn run_command(
@@ -44,7 +60,7 @@ pub fn run_command(
         })
         .stdout(writer_clone)
         .stderr(writer);
-    let spawned = command.spawn();
+    let spawned = spawn_retrying(&mut command);
     // The command holds the pipe's write ends until dropped; without this
     // the read below would never see the end of the output.
     drop(command);

@@ -167,7 +167,7 @@ fn attempt(
         .stdin(redirect(dup(&ends.stdin)?))
         .stdout(redirect(dup(&ends.stdout)?))
         .stderr(redirect(dup(&ends.stderr)?));
-    command.spawn()
+    crate::run::spawn_retrying(&mut command)
 }
 
 /// Why a process could not be started: GLib's message.
