@@ -20,23 +20,7 @@ use qga_commands::testing::LoopFs;
 use serde_json::{json, Value};
 
 use crate::differential::{compare, req};
-use crate::util::{call_within, generic, return_within, tempdir, Agent, Client, REPLY_TIMEOUT};
-
-fn call(client: &mut Client, request: &Value) -> Value {
-    call_within(client, request, REPLY_TIMEOUT)
-}
-
-fn ret(client: &mut Client, request: Value) -> Value {
-    return_within(client, request, REPLY_TIMEOUT)
-}
-
-fn error_desc(client: &mut Client, request: Value) -> String {
-    let reply = call(client, &request);
-    reply["error"]["desc"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{request} did not fail: {reply}"))
-        .to_string()
-}
+use crate::util::{call_within, error_desc, generic, ret, return_within, tempdir, Agent, Client};
 
 /// Writes an executable stand-in `name` into `dir` that appends
 /// `name ARGS` to `dir/log`, then runs `script` (shell; `$1` is its first

@@ -14,14 +14,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::differential;
-use crate::util::{call_within, return_within, Agent, Client, REPLY_TIMEOUT};
+use crate::util::{call_within, ret, return_within, Agent, Client};
 
 /// How far the used bytes of a busy filesystem may move between two calls.
 const USED_SLACK: i64 = 256 << 20;
-
-fn ret(client: &mut Client, request: Value) -> Value {
-    return_within(client, request, REPLY_TIMEOUT)
-}
 
 /// Runs a program and returns its standard output.
 fn output(program: &str, args: &[&str]) -> String {

@@ -10,28 +10,9 @@ use std::time::Duration;
 
 use qga_commands::testing::LoopFs;
 use rustix::process::Signal;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::util::{
-    call_within, generic, not_found, return_within, tempdir, wait_until, Agent, Client, EXIT_TIMEOUT,
-    REPLY_TIMEOUT,
-};
-
-fn call(client: &mut Client, request: &Value) -> Value {
-    call_within(client, request, REPLY_TIMEOUT)
-}
-
-fn ret(client: &mut Client, request: Value) -> Value {
-    return_within(client, request, REPLY_TIMEOUT)
-}
-
-fn error_desc(client: &mut Client, request: Value) -> String {
-    let reply = call(client, &request);
-    reply["error"]["desc"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{request} did not fail: {reply}"))
-        .to_string()
-}
+use crate::util::{call, error_desc, generic, not_found, ret, tempdir, wait_until, Agent, EXIT_TIMEOUT};
 
 fn b64(data: &[u8]) -> String {
     use std::fmt::Write;

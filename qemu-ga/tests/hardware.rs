@@ -16,22 +16,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::differential::{self, req};
-use crate::util::{call_within, return_within, Agent, Client, REPLY_TIMEOUT};
+use crate::util::{call_within, error_desc, ret, return_within, Agent, Client};
 
 /// Reply time-out inside the (slow, emulated) VM.
 const VM_REPLY: Duration = Duration::from_secs(30);
-
-fn ret(client: &mut Client, request: Value) -> Value {
-    return_within(client, request, REPLY_TIMEOUT)
-}
-
-fn error_desc(client: &mut Client, request: Value) -> String {
-    let reply = call_within(client, &request, REPLY_TIMEOUT);
-    reply["error"]["desc"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{request} did not fail: {reply}"))
-        .to_string()
-}
 
 /// Runs a program and returns its standard output, or `None` if it cannot
 /// run or fails.

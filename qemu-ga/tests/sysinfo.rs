@@ -13,22 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::differential::{self, exchange, req};
-use crate::util::{call_within, return_within, show_short, tempdir, Agent, Client, REPLY_TIMEOUT};
+use crate::util::{call_within, error_desc, ret, return_within, show_short, tempdir, Agent, Client};
 
 /// Reply time-out inside the (slow, emulated) VM.
 const VM_REPLY: Duration = Duration::from_secs(60);
-
-fn ret(client: &mut Client, request: Value) -> Value {
-    return_within(client, request, REPLY_TIMEOUT)
-}
-
-fn error_desc(client: &mut Client, request: Value) -> String {
-    let reply = call_within(client, &request, REPLY_TIMEOUT);
-    reply["error"]["desc"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{request} did not fail: {reply}"))
-        .to_string()
-}
 
 fn output(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().unwrap();

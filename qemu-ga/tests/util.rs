@@ -607,3 +607,25 @@ pub fn return_within(
         .cloned()
         .unwrap_or_else(|| panic!("{request} failed: {reply}"))
 }
+
+/// [`call_within`] with [`REPLY_TIMEOUT`].
+#[track_caller]
+pub fn call(client: &mut Client, request: &serde_json::Value) -> serde_json::Value {
+    call_within(client, request, REPLY_TIMEOUT)
+}
+
+/// [`return_within`] with [`REPLY_TIMEOUT`].
+#[track_caller]
+pub fn ret(client: &mut Client, request: serde_json::Value) -> serde_json::Value {
+    return_within(client, request, REPLY_TIMEOUT)
+}
+
+/// The `desc` of the error reply to `request`; panics if it succeeds.
+#[track_caller]
+pub fn error_desc(client: &mut Client, request: serde_json::Value) -> String {
+    let reply = call(client, &request);
+    reply["error"]["desc"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{request} did not fail: {reply}"))
+        .to_string()
+}
