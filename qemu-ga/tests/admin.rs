@@ -20,7 +20,7 @@ use qga_commands::testing::LoopFs;
 use serde_json::{json, Value};
 
 use crate::differential::{compare, req};
-use crate::util::{call_within, error_desc, generic, ret, return_within, tempdir, Agent, Client};
+use crate::util::{call_within, error_desc, generic, ret, return_within, tempdir, unb64, Agent, Client};
 
 /// Writes an executable stand-in `name` into `dir` that appends
 /// `name ARGS` to `dir/log`, then runs `script` (shell; `$1` is its first
@@ -429,7 +429,7 @@ pub fn vm_checks(c: &mut Client) {
             json!({"execute": "guest-file-close", "arguments": {"handle": h}}),
         );
         let b64 = read["buf-b64"].as_str().unwrap_or("");
-        String::from_utf8_lossy(&decode_b64(b64)).into_owned()
+        String::from_utf8_lossy(&unb64(b64)).into_owned()
     };
 
     // fstrim: the scratch disk (virtio-blk with discard) is the only
@@ -579,29 +579,4 @@ pub fn vm_checks(c: &mut Client) {
         ),
         "failed to lookup user 'nosuchuser': Success"
     );
-}
-
-/// Plain base64 decoding of what the agent sends.
-fn decode_b64(text: &str) -> Vec<u8> {
-    let rank = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let mut out = Vec::new();
-    for quad in text.as_bytes().chunks(4) {
-        let v = quad.iter().fold(0u32, |v, &c| {
-            (v << 6) | u32::from(if c == b'=' { 0 } else { rank(c) })
-        });
-        out.push((v >> 16) as u8);
-        if quad.get(2).is_some_and(|&c| c != b'=') {
-            out.push((v >> 8) as u8);
-        }
-        if quad.get(3).is_some_and(|&c| c != b'=') {
-            out.push(v as u8);
-        }
-    }
-    out
 }

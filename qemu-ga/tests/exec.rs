@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::differential::{self, req};
-use crate::util::{call_within, pid_of, return_within, show_short, Agent, Client, REPLY_TIMEOUT};
+use crate::util::{b64, call_within, pid_of, return_within, show_short, unb64, Agent, Client, REPLY_TIMEOUT};
 
 /// How long a process started by a test may take to finish.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(20);
@@ -70,43 +70,12 @@ fn run(c: &mut Client, arguments: Value) -> Value {
     wait(c, pid)
 }
 
-fn b64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().fold(0u32, |n, &b| n << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn decode(value: &Value) -> Vec<u8> {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not base64 text: {value}"));
-    let rank = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    for group in text.as_bytes().chunks(4) {
-        let n = group.iter().fold(0u32, |n, &c| {
-            n << 6 | u32::from(if c == b'=' { 0 } else { rank(c) })
-        });
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        let pad = group.iter().filter(|&&c| c == b'=').count();
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    out
+    unb64(
+        value
+            .as_str()
+            .unwrap_or_else(|| panic!("not base64 text: {value}")),
+    )
 }
 
 fn sh(script: &str) -> Value {

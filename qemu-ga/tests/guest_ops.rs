@@ -12,51 +12,9 @@ use qga_commands::testing::LoopFs;
 use rustix::process::Signal;
 use serde_json::json;
 
-use crate::util::{call, error_desc, generic, not_found, ret, tempdir, wait_until, Agent, EXIT_TIMEOUT};
-
-fn b64(data: &[u8]) -> String {
-    use std::fmt::Write;
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len() / 3 * 4 + 4);
-    for chunk in data.chunks(3) {
-        let v = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |v, (i, &b)| v | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(v >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                let _ = out.write_char('=');
-            }
-        }
-    }
-    out
-}
-
-fn unb64(text: &str) -> Vec<u8> {
-    let rank = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let mut out = Vec::new();
-    for quad in text.as_bytes().chunks(4) {
-        let v = quad.iter().fold(0u32, |v, &c| {
-            (v << 6) | u32::from(if c == b'=' { 0 } else { rank(c) })
-        });
-        out.push((v >> 16) as u8);
-        if quad[2] != b'=' {
-            out.push((v >> 8) as u8);
-        }
-        if quad[3] != b'=' {
-            out.push(v as u8);
-        }
-    }
-    out
-}
+use crate::util::{
+    b64, call, error_desc, generic, not_found, ret, tempdir, unb64, wait_until, Agent, EXIT_TIMEOUT,
+};
 
 fn pattern(len: usize) -> Vec<u8> {
     (0..len)

@@ -629,3 +629,23 @@ pub fn error_desc(client: &mut Client, request: serde_json::Value) -> String {
         .unwrap_or_else(|| panic!("{request} did not fail: {reply}"))
         .to_string()
 }
+
+/// `data` in base64 with padding, as hosts send it.
+pub fn b64(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// Decodes base64 the agent sent; panics on anything else.
+#[track_caller]
+pub fn unb64(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap_or_else(|e| {
+            panic!(
+                "the agent sent bad base64 ({e}): {}",
+                show_short(text.as_bytes(), 200)
+            )
+        })
+}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::util::{call_within, return_within, show_short, Agent, Client};
+use crate::util::{b64, call_within, return_within, show_short, Agent, Client};
 
 /// How long the guest may take to boot and answer (software emulation).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -444,7 +444,7 @@ fn the_agent_serves_a_real_guest() {
         &mut c,
         json!({"execute": "guest-file-open", "arguments": {"path": "/mnt/scratch/blob", "mode": "w+"}}),
     );
-    let b64 = base64_encode(&data);
+    let b64 = b64(&data);
     let wrote = ret(
         &mut c,
         json!({"execute": "guest-file-write", "arguments": {"handle": h, "buf-b64": b64}}),
@@ -542,23 +542,4 @@ fn the_agent_serves_a_real_guest() {
     let console = vm.console();
     assert!(console.contains("QGA-VM: stopping"), "{console}");
     eprintln!("VM test took {:.1} s", started.elapsed().as_secs_f64());
-}
-
-fn base64_encode(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let v = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |v, (i, &b)| v | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                ALPHABET[(v >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
