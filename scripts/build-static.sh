@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if rustup target list --installed 2>/dev/null | grep -q x86_64-unknown-linux-musl \
-    || timeout 300 rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1; then
+    || timeout 120 rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1; then
     cargo build --release --quiet --target x86_64-unknown-linux-musl -p qemu-ga
     echo "$PWD/target/x86_64-unknown-linux-musl/release/qemu-ga"
 else
