@@ -95,10 +95,9 @@ fn daemon_writes_pidfile_detaches_and_serves() {
     let pid = daemon.pid();
 
     // Detached: a session of its own, not ours; working directory `/`.
-    let ours = rustix::process::getsid(None)
-        .expect("getsid")
-        .as_raw_nonzero()
-        .get();
+    // Read from /proc, not getsid(): in a PID namespace whose session leader
+    // is outside it, the test's own session id is 0.
+    let ours = session_of(i32::try_from(std::process::id()).expect("pid fits i32"));
     let session = session_of(pid);
     assert_ne!(session, ours, "daemon {pid} is still in the test's session");
     assert_eq!(session, pid, "daemon {pid} does not lead its session");
