@@ -7,7 +7,8 @@
 //!   table (`/proc/self/mountinfo`).
 //! - [`suspend`]: `systemctl`, then pm-utils, then `/sys/power/state`.
 //! - [`password`]: `chpasswd` (`-e` for a crypted password).
-//! - [`ssh`]: `~/.ssh/authorized_keys` of a user from `/etc/passwd`.
+//! - [`ssh`]: `~/.ssh/authorized_keys` of a user from `/etc/passwd` or
+//!   `getent`.
 //!
 //! Each operation takes the paths it reads as parameters, so it can be
 //! tested against a fake system; the registered commands use the real
@@ -105,22 +106,25 @@ pub fn register_user_password(registry: &mut Registry, agent: &Arc<Agent>) {
 /// and `guest-ssh-remove-authorized-keys`.
 pub fn register_ssh_keys(registry: &mut Registry, agent: &Arc<Agent>) {
     let _ = agent;
-    let passwd = || PathBuf::from(ssh::PASSWD);
+    let users = || ssh::Users {
+        passwd: PathBuf::from(ssh::PASSWD),
+        getent: Some(locate(ssh::GETENT)),
+    };
     registry.register(
         "guest-ssh-get-authorized-keys",
-        move |args: GuestSshGetAuthorizedKeysArgs| ssh::get_authorized_keys(&passwd(), &args.username),
+        move |args: GuestSshGetAuthorizedKeysArgs| ssh::get_authorized_keys(&users(), &args.username),
     );
     registry.register(
         "guest-ssh-add-authorized-keys",
         move |args: GuestSshAddAuthorizedKeysArgs| {
-            ssh::add_authorized_keys(&passwd(), &args.username, &args.keys, args.reset.unwrap_or(false))
+            ssh::add_authorized_keys(&users(), &args.username, &args.keys, args.reset.unwrap_or(false))
                 .map(|()| Empty {})
         },
     );
     registry.register(
         "guest-ssh-remove-authorized-keys",
         move |args: GuestSshRemoveAuthorizedKeysArgs| {
-            ssh::remove_authorized_keys(&passwd(), &args.username, &args.keys).map(|()| Empty {})
+            ssh::remove_authorized_keys(&users(), &args.username, &args.keys).map(|()| Empty {})
         },
     );
 }

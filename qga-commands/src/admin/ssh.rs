@@ -1,9 +1,11 @@
 //! `guest-ssh-get-authorized-keys`, `guest-ssh-add-authorized-keys`,
 //! `guest-ssh-remove-authorized-keys`: a user's `~/.ssh/authorized_keys`.
 //!
-//! The user's home, uid and gid come from the password file
-//! (`/etc/passwd`; an unknown user reads as QEMU reports it, `failed to
-//! lookup user 'NAME': Success`). Keys from the host must not start with
+//! The user's home, uid and gid come from the system's user database as
+//! [`Users`] reads it: the password file (`/etc/passwd`), then, for a user
+//! not in it, `getent passwd NAME`, which asks the name service switch
+//! (LDAP, SSSD, systemd-homed...) as QEMU's `getpwnam` does. An unknown
+//! user reads as QEMU reports it, `failed to lookup user 'NAME': Success`. Keys from the host must not start with
 //! `#` nor hold a newline; an empty key is accepted (libvirt ends its lists
 //! with one), as in QEMU, which checks the keys before the user.
 //!
@@ -17,12 +19,13 @@
 //! the new, never a part. Getting lists the non-empty lines that are not
 //! comments, trimmed, last line first (QEMU's order).
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use qga_protocol::schema::GuestAuthorizedKeys;
 use rustix::fs::{Gid, Mode, OFlags, Uid};
@@ -33,6 +36,12 @@ use crate::sys::{io_strerror, strerror};
 
 /// The password file the agent reads users from.
 pub const PASSWD: &str = "/etc/passwd";
+
+/// The program that looks a user up through the name service switch.
+pub const GETENT: &str = "getent";
+
+/// Most output of `getent` read: one passwd line is far shorter.
+const MAX_GETENT_OUTPUT: u64 = 64 * 1024;
 
 /// The account fields these commands need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,14 +54,80 @@ pub struct User {
     pub home: PathBuf,
 }
 
-/// Looks `name` up in the password file at `passwd`: the first line
-/// `name:password:uid:gid:gecos:home[:shell]` naming it.
-pub fn lookup_user(passwd: &Path, name: &str) -> Result<User, CommandError> {
+/// Where users are looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Users {
+    /// The password file, read first.
+    pub passwd: PathBuf,
+    /// `getent` (a path, or a name looked up in `PATH`), asked for users
+    /// the password file does not name; `None` to read the file only.
+    pub getent: Option<OsString>,
+}
+
+impl Users {
+    /// Only the password file at `passwd`.
+    pub fn file(passwd: impl Into<PathBuf>) -> Users {
+        Users {
+            passwd: passwd.into(),
+            getent: None,
+        }
+    }
+}
+
+/// Looks `name` up: the first line `name:password:uid:gid:gecos:home[:shell]`
+/// of the password file naming it, else the line `getent` prints for it.
+pub fn lookup_user(users: &Users, name: &str) -> Result<User, CommandError> {
     let failed = |why: &str| CommandError::msg(format!("failed to lookup user '{name}': {why}"));
-    let text = std::fs::read(passwd).map_err(|e| failed(&io_strerror(&e)))?;
+    let from_file = std::fs::read(&users.passwd).map(|text| find_user(&text, name));
+    if let Ok(Some(user)) = from_file {
+        return Ok(user);
+    }
+    if let Some(user) = users
+        .getent
+        .as_deref()
+        .and_then(|getent| ask_getent(getent, name))
+    {
+        return Ok(user);
+    }
+    match from_file {
+        Err(e) => Err(failed(&io_strerror(&e))),
+        Ok(_) => Err(failed("Success")),
+    }
+}
+
+/// The first line of passwd-format `text` naming `name`.
+fn find_user(text: &[u8], name: &str) -> Option<User> {
     text.split(|&b| b == b'\n')
         .find_map(|line| parse_passwd_line(line, name.as_bytes()))
-        .ok_or_else(|| failed("Success"))
+}
+
+/// `name`'s entry as `getent passwd NAME` prints it; `None` when getent
+/// cannot be run, fails (exit status 2: no such user) or prints no line
+/// naming `name` (a numeric key is taken as a uid).
+fn ask_getent(getent: &OsStr, name: &str) -> Option<User> {
+    if name.is_empty() {
+        return None;
+    }
+    let mut command = Command::new(getent);
+    command
+        .args(["passwd", "--", name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = crate::run::spawn_retrying(&mut command).ok()?;
+    let mut text = Vec::new();
+    let read = child
+        .stdout
+        .take()
+        .map(|out| out.take(MAX_GETENT_OUTPUT).read_to_end(&mut text));
+    if !matches!(read, Some(Ok(_))) {
+        let _ = child.kill();
+    }
+    let status = child.wait().ok()?;
+    if !status.success() {
+        return None;
+    }
+    find_user(&text, name)
 }
 
 fn parse_passwd_line(line: &[u8], name: &[u8]) -> Option<User> {
@@ -238,9 +313,9 @@ fn strip(line: &[u8]) -> &[u8] {
     &line[start..end]
 }
 
-/// `guest-ssh-get-authorized-keys`, users read from `passwd`.
-pub fn get_authorized_keys(passwd: &Path, username: &str) -> Result<GuestAuthorizedKeys, CommandError> {
-    let user = lookup_user(passwd, username)?;
+/// `guest-ssh-get-authorized-keys`, the user looked up in `users`.
+pub fn get_authorized_keys(users: &Users, username: &str) -> Result<GuestAuthorizedKeys, CommandError> {
+    let user = lookup_user(users, username)?;
     let lines = read_lines(&keys_file(&user))?;
     let keys = lines
         .iter()
@@ -252,15 +327,15 @@ pub fn get_authorized_keys(passwd: &Path, username: &str) -> Result<GuestAuthori
     Ok(GuestAuthorizedKeys { keys })
 }
 
-/// `guest-ssh-add-authorized-keys`, users read from `passwd`.
+/// `guest-ssh-add-authorized-keys`, the user looked up in `users`.
 pub fn add_authorized_keys(
-    passwd: &Path,
+    users: &Users,
     username: &str,
     keys: &[String],
     reset: bool,
 ) -> Result<(), CommandError> {
     check_keys(keys)?;
-    let user = lookup_user(passwd, username)?;
+    let user = lookup_user(users, username)?;
     log::info!("guest-ssh-add-authorized-keys called, username: {username}");
     let path = keys_file(&user);
     let existing = if reset { None } else { read_lines(&path).ok() };
@@ -282,10 +357,10 @@ pub fn add_authorized_keys(
     write_lines(&path, &lines, &user)
 }
 
-/// `guest-ssh-remove-authorized-keys`, users read from `passwd`.
-pub fn remove_authorized_keys(passwd: &Path, username: &str, keys: &[String]) -> Result<(), CommandError> {
+/// `guest-ssh-remove-authorized-keys`, the user looked up in `users`.
+pub fn remove_authorized_keys(users: &Users, username: &str, keys: &[String]) -> Result<(), CommandError> {
     check_keys(keys)?;
-    let user = lookup_user(passwd, username)?;
+    let user = lookup_user(users, username)?;
     log::info!("guest-ssh-remove-authorized-keys called, username: {username}");
     let path = keys_file(&user);
     if !path.exists() {

@@ -36,8 +36,8 @@ impl Fake {
         Fake { dir, uid, gid }
     }
 
-    fn passwd(&self) -> PathBuf {
-        self.dir.path().join("passwd")
+    fn users(&self) -> Users {
+        Users::file(self.dir.path().join("passwd"))
     }
 
     fn ssh(&self) -> PathBuf {
@@ -59,16 +59,16 @@ impl Fake {
 
     fn add(&self, keys: &[&str], reset: bool) -> Result<(), String> {
         let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        add_authorized_keys(&self.passwd(), "alice", &keys, reset).map_err(|e| e.0)
+        add_authorized_keys(&self.users(), "alice", &keys, reset).map_err(|e| e.0)
     }
 
     fn remove(&self, keys: &[&str]) -> Result<(), String> {
         let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        remove_authorized_keys(&self.passwd(), "alice", &keys).map_err(|e| e.0)
+        remove_authorized_keys(&self.users(), "alice", &keys).map_err(|e| e.0)
     }
 
     fn get(&self) -> Result<Vec<String>, String> {
-        get_authorized_keys(&self.passwd(), "alice")
+        get_authorized_keys(&self.users(), "alice")
             .map(|k| k.keys)
             .map_err(|e| e.0)
     }
@@ -101,10 +101,10 @@ impl Fake {
 #[test]
 fn users_come_from_the_password_file() {
     let fake = Fake::new();
-    let alice = lookup_user(&fake.passwd(), "alice").unwrap();
+    let alice = lookup_user(&fake.users(), "alice").unwrap();
     assert_eq!((alice.uid, alice.gid), (fake.uid, fake.gid));
     assert_eq!(alice.home, fake.dir.path().join("home/alice"));
-    let root = lookup_user(&fake.passwd(), "root").unwrap();
+    let root = lookup_user(&fake.users(), "root").unwrap();
     assert_eq!(
         root,
         User {
@@ -115,16 +115,104 @@ fn users_come_from_the_password_file() {
     );
     for name in ["bob", "", "ali", "broken", "short", "x:0"] {
         assert_eq!(
-            lookup_user(&fake.passwd(), name).unwrap_err().0,
+            lookup_user(&fake.users(), name).unwrap_err().0,
             format!("failed to lookup user '{name}': Success")
         );
     }
     assert_eq!(
-        lookup_user(Path::new("/nonexistent/passwd"), "root")
+        lookup_user(&Users::file("/nonexistent/passwd"), "root")
             .unwrap_err()
             .0,
         "failed to lookup user 'root': No such file or directory"
     );
+}
+
+/// A stand-in `getent` in `dir` that knows one user, `ldapuser` (home
+/// `/home/ldap`), answers `getent passwd 7` with that user too (as the
+/// real one takes a numeric key as a uid), and logs its arguments.
+fn fake_getent(dir: &Path) -> Users {
+    let script = dir.join("getent");
+    let log = dir.join("getent.log");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\n\
+             case \"$3\" in\n\
+             ldapuser|7) echo 'ldapuser:*:7:8:LDAP:/home/ldap:/bin/sh' ;;\n\
+             *) exit 2 ;;\n\
+             esac\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Users {
+        passwd: dir.join("passwd"),
+        getent: Some(script.into_os_string()),
+    }
+}
+
+#[test]
+fn users_missing_from_the_file_are_asked_of_getent() {
+    let fake = Fake::new();
+    let users = fake_getent(fake.dir.path());
+    let log = || std::fs::read_to_string(fake.dir.path().join("getent.log")).unwrap_or_default();
+
+    // The file is read first: its users never reach getent.
+    let alice = lookup_user(&users, "alice").unwrap();
+    assert_eq!(alice.home, fake.dir.path().join("home/alice"));
+    assert_eq!(log(), "");
+
+    let ldap = lookup_user(&users, "ldapuser").unwrap();
+    assert_eq!(
+        ldap,
+        User {
+            uid: 7,
+            gid: 8,
+            home: PathBuf::from("/home/ldap")
+        }
+    );
+    assert_eq!(log(), "passwd -- ldapuser\n");
+
+    // Unknown to both; a uid is not a user name; getent's answer must name
+    // the user asked for.
+    for name in ["bob", "7", "-x"] {
+        assert_eq!(
+            lookup_user(&users, name).unwrap_err().0,
+            format!("failed to lookup user '{name}': Success")
+        );
+    }
+    // A password file that cannot be read still lets getent answer, and
+    // its error is reported when getent does not know the user either.
+    let no_file = Users {
+        passwd: PathBuf::from("/nonexistent/passwd"),
+        ..users.clone()
+    };
+    assert_eq!(lookup_user(&no_file, "ldapuser").unwrap().uid, 7);
+    assert_eq!(
+        lookup_user(&no_file, "bob").unwrap_err().0,
+        "failed to lookup user 'bob': No such file or directory"
+    );
+    // A getent that cannot be run reads as an unknown user.
+    let missing = Users {
+        getent: Some("/nonexistent/getent".into()),
+        ..users
+    };
+    assert_eq!(
+        lookup_user(&missing, "ldapuser").unwrap_err().0,
+        "failed to lookup user 'ldapuser': Success"
+    );
+}
+
+#[test]
+fn the_system_getent_finds_root() {
+    // getent is part of every glibc system (Debian's essential libc-bin).
+    let users = Users {
+        passwd: PathBuf::from("/nonexistent/passwd"),
+        getent: Some(GETENT.into()),
+    };
+    let root = lookup_user(&users, "root").unwrap();
+    assert_eq!((root.uid, root.gid), (0, 0));
 }
 
 #[test]
@@ -135,20 +223,20 @@ fn keys_are_checked_before_the_user() {
         let want = format!("invalid OpenSSH public key: '{bad}'");
         let list = keys(&["ssh-ed25519 AAAA ok", bad]);
         assert_eq!(
-            add_authorized_keys(&fake.passwd(), "nobody", &list, false)
+            add_authorized_keys(&fake.users(), "nobody", &list, false)
                 .unwrap_err()
                 .0,
             want
         );
         assert_eq!(
-            remove_authorized_keys(&fake.passwd(), "nobody", &list)
+            remove_authorized_keys(&fake.users(), "nobody", &list)
                 .unwrap_err()
                 .0,
             want
         );
     }
     assert_eq!(
-        add_authorized_keys(&fake.passwd(), "nobody", &keys(&["", " #ok"]), false)
+        add_authorized_keys(&fake.users(), "nobody", &keys(&["", " #ok"]), false)
             .unwrap_err()
             .0,
         "failed to lookup user 'nobody': Success"
