@@ -24,6 +24,10 @@
 //! `guest-exec` fails with a message saying so. At most [`MAX_KEPT`]
 //! processes are remembered in all; when a new one would exceed that, the
 //! oldest finished process whose status was never collected is forgotten.
+//! Captured output of all processes together is held in at most
+//! [`MAX_TOTAL_OUTPUT`] bytes: past that, the oldest finished processes
+//! nobody collected are forgotten to make room, and when only unfinished
+//! ones are left, what they print is dropped (reported truncated).
 //!
 //! Error texts are those of QEMU 10 (`qga/commands.c`): a start failure is
 //! GLib's message alone (QEMU 7.2 wrapped it as `Guest agent command failed,
@@ -56,6 +60,10 @@ pub const MAX_RUNNING: usize = 128;
 
 /// Most processes remembered (unfinished, or finished and not collected).
 pub const MAX_KEPT: usize = 1024;
+
+/// Most bytes of captured output held for all processes together: eight
+/// processes' worth of both streams at [`MAX_OUTPUT`].
+pub const MAX_TOTAL_OUTPUT: usize = 8 * 2 * MAX_OUTPUT;
 
 /// QEMU 10's text for a pid it does not know (see the module docs).
 pub const UNKNOWN_PID: &str = "PID ld does not exist";
@@ -101,10 +109,12 @@ impl Capture {
         })
     }
 
-    /// Keeps what fits of `bytes`.
-    fn keep(&mut self, bytes: &[u8]) {
-        let room = MAX_OUTPUT.saturating_sub(self.data.len());
-        let take = bytes.len().min(room);
+    /// Keeps what fits of `bytes`, growing by at most `room` bytes (which
+    /// it lessens by what it grew).
+    fn keep(&mut self, bytes: &[u8], room: &mut usize) {
+        let capacity = self.data.capacity();
+        let limit = MAX_OUTPUT.min(capacity.saturating_add(*room));
+        let take = bytes.len().min(limit.saturating_sub(self.data.len()));
         if take < bytes.len() {
             self.truncated = true;
         }
@@ -114,12 +124,13 @@ impl Capture {
         // Grow by doubling, never past the limit; a failed allocation
         // counts as truncation, as in QEMU.
         let needed = self.data.len() + take;
-        if needed > self.data.capacity() {
-            let target = needed.max(self.data.capacity() * 2).min(MAX_OUTPUT);
+        if needed > capacity {
+            let target = needed.max(capacity * 2).min(limit);
             if self.data.try_reserve_exact(target - self.data.len()).is_err() {
                 self.truncated = true;
                 return;
             }
+            *room = room.saturating_sub(self.data.capacity() - capacity);
         }
         self.data.extend_from_slice(&bytes[..take]);
     }
@@ -205,10 +216,65 @@ impl Process {
 }
 
 /// The processes, shared with the I/O thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Processes {
     by_pid: HashMap<i64, Process>,
     next_serial: u64,
+    /// Most bytes of captured output held ([`MAX_TOTAL_OUTPUT`]).
+    output_budget: usize,
+}
+
+impl Default for Processes {
+    fn default() -> Self {
+        Processes {
+            by_pid: HashMap::new(),
+            next_serial: 0,
+            output_budget: MAX_TOTAL_OUTPUT,
+        }
+    }
+}
+
+impl Processes {
+    /// Bytes of memory held by captured output.
+    fn output_bytes(&self) -> usize {
+        self.by_pid
+            .values()
+            .flat_map(|p| [&p.out, &p.err])
+            .flatten()
+            .map(|c| c.data.capacity())
+            .sum()
+    }
+
+    /// How many more bytes captured output may take; while that is less
+    /// than `wanted`, the oldest finished processes are forgotten.
+    fn output_room(&mut self, wanted: usize) -> usize {
+        loop {
+            let room = self.output_budget.saturating_sub(self.output_bytes());
+            if room >= wanted || !self.forget_oldest_finished("captured output is over its budget") {
+                return room;
+            }
+        }
+    }
+
+    /// Forgets processes past the `keep` most recent, oldest finished first.
+    fn forget_past(&mut self, keep: usize) {
+        while self.by_pid.len() > keep && self.forget_oldest_finished("too many are kept") {}
+    }
+
+    /// Forgets the finished process started first; false if none has
+    /// finished.
+    fn forget_oldest_finished(&mut self, why: &str) -> bool {
+        let oldest = self
+            .by_pid
+            .iter()
+            .filter(|(_, p)| p.finished())
+            .min_by_key(|(_, p)| p.serial)
+            .map(|(&pid, _)| pid);
+        let Some(pid) = oldest else { return false };
+        log::warn!("guest-exec: forgetting the uncollected status of pid {pid} ({why})");
+        self.by_pid.remove(&pid);
+        true
+    }
 }
 
 /// The processes started by `guest-exec`, and the thread serving them.
@@ -265,7 +331,7 @@ impl ExecTable {
                      wait for some to end and collect them with guest-exec-status"
                 )));
             }
-            forget_oldest_finished(&mut processes, MAX_KEPT - 1);
+            processes.forget_past(MAX_KEPT - 1);
         }
         self.shared.start_thread()?;
 
@@ -342,21 +408,6 @@ impl ExecTable {
     /// Whether no process is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// Forgets finished processes, oldest first, until at most `keep` remain.
-fn forget_oldest_finished(processes: &mut Processes, keep: usize) {
-    while processes.by_pid.len() > keep {
-        let oldest = processes
-            .by_pid
-            .iter()
-            .filter(|(_, p)| p.finished())
-            .min_by_key(|(_, p)| p.serial)
-            .map(|(&pid, _)| pid);
-        let Some(pid) = oldest else { return };
-        log::warn!("guest-exec: forgetting the uncollected status of pid {pid} (more than {MAX_KEPT} kept)");
-        processes.by_pid.remove(&pid);
     }
 }
 

@@ -198,6 +198,10 @@ fn serve(shared: &Weak<Shared>, waker: &OwnedFd) {
 
 /// Deals with one descriptor that became ready.
 fn handle(processes: &mut Processes, w: &Watch, buffer: &mut [u8]) {
+    let mut room = match w.role {
+        Role::Out | Role::Err => processes.output_room(READ_BUDGET),
+        Role::Exit | Role::Input => 0,
+    };
     let Some(p) = processes.by_pid.get_mut(&w.pid) else {
         return;
     };
@@ -214,12 +218,12 @@ fn handle(processes: &mut Processes, w: &Watch, buffer: &mut [u8]) {
         }
         Role::Out if same(p.out.as_ref().and_then(|c| c.fd.as_ref())) => {
             if let Some(capture) = &mut p.out {
-                drain(capture, &w.fd, buffer);
+                drain(capture, &w.fd, buffer, &mut room);
             }
         }
         Role::Err if same(p.err.as_ref().and_then(|c| c.fd.as_ref())) => {
             if let Some(capture) = &mut p.err {
-                drain(capture, &w.fd, buffer);
+                drain(capture, &w.fd, buffer, &mut room);
             }
         }
         // The descriptor belongs to a process that was collected, and the
@@ -245,8 +249,9 @@ fn feed(fd: impl AsFd, data: &[u8], written: &mut usize) -> bool {
     true
 }
 
-/// Reads what is there; closes the capture at end of file.
-fn drain(capture: &mut Capture, fd: &Arc<OwnedFd>, buffer: &mut [u8]) {
+/// Reads what is there, keeping what `room` allows; closes the capture at
+/// end of file.
+fn drain(capture: &mut Capture, fd: &Arc<OwnedFd>, buffer: &mut [u8], room: &mut usize) {
     let mut taken = 0;
     while taken < READ_BUDGET {
         match rustix::io::read(fd, &mut *buffer) {
@@ -255,7 +260,7 @@ fn drain(capture: &mut Capture, fd: &Arc<OwnedFd>, buffer: &mut [u8]) {
                 return;
             }
             Ok(n) => {
-                capture.keep(&buffer[..n]);
+                capture.keep(&buffer[..n], room);
                 taken += n;
             }
             Err(Errno::INTR) => {}

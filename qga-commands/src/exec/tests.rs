@@ -49,18 +49,44 @@ fn b64(s: &str) -> Option<String> {
 #[test]
 fn capture_keeps_the_first_16_mib() {
     let mut c = Capture::default();
-    c.keep(&vec![1u8; MAX_OUTPUT - 1]);
+    let mut room = usize::MAX;
+    c.keep(&vec![1u8; MAX_OUTPUT - 1], &mut room);
     assert!(!c.truncated);
-    c.keep(&[2]);
+    c.keep(&[2], &mut room);
     assert_eq!(c.data.len(), MAX_OUTPUT);
     assert!(!c.truncated, "exactly the limit is not truncation");
     assert!(c.data.capacity() <= MAX_OUTPUT);
-    c.keep(&[]);
+    assert_eq!(room, usize::MAX - c.data.capacity());
+    c.keep(&[], &mut room);
     assert!(!c.truncated);
-    c.keep(&[3]);
+    c.keep(&[3], &mut room);
     assert!(c.truncated);
     assert_eq!(c.data.len(), MAX_OUTPUT);
     assert_eq!(c.data.last(), Some(&2));
+}
+
+#[test]
+fn capture_grows_only_into_its_room() {
+    let mut c = Capture::default();
+    let mut room = 10;
+    c.keep(b"abcd", &mut room);
+    assert_eq!((c.data.as_slice(), room), (&b"abcd"[..], 6));
+    // Doubling would want 8; the room allows exactly what is written.
+    c.keep(b"efgh", &mut room);
+    assert_eq!(c.data.capacity() + room, 10);
+    c.keep(b"ijklmn", &mut room);
+    assert_eq!((c.data.as_slice(), room), (&b"abcdefghij"[..], 0));
+    assert!(c.truncated);
+    assert_eq!(c.data.capacity(), 10);
+    // What fits in capacity already taken needs no room.
+    let mut c = Capture::default();
+    let mut room = 8;
+    c.keep(b"ab", &mut room);
+    let spare = c.data.capacity() - c.data.len();
+    let mut none = 0;
+    c.keep(&vec![b'x'; spare + 1], &mut none);
+    assert_eq!(c.data.len(), 2 + spare);
+    assert!(c.truncated);
 }
 
 #[test]
@@ -246,9 +272,43 @@ fn forgets_the_oldest_finished_when_full() {
         .iter()
         .min_by_key(|(_, p)| p.serial)
         .map(|(&pid, _)| pid);
-    forget_oldest_finished(&mut processes, 2);
+    processes.forget_past(2);
     assert_eq!(processes.by_pid.len(), 2);
     assert!(!processes.by_pid.contains_key(&oldest.unwrap()));
+}
+
+#[test]
+fn captured_output_has_a_total_budget() {
+    let table = ExecTable::new();
+    // A budget of 1 MiB for this table: the first process's 768 KiB fits
+    // whole; the second's does not until the first is forgotten.
+    table.processes().output_budget = 1024 * 1024;
+    let print = |n: usize| sh(&format!("head -c {n} /dev/zero"), Some(Mode::Stdout));
+    let first = table.exec(&print(768 * 1024)).unwrap().pid;
+    let start = Instant::now();
+    while !table.processes().by_pid[&first].finished() {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(table.processes().output_bytes() <= 1024 * 1024);
+    let second = wait(&table, table.exec(&print(768 * 1024)).unwrap().pid);
+    assert_eq!(
+        second.out_truncated,
+        Some(false),
+        "the uncollected first gave way"
+    );
+    assert_eq!(table.status(first).unwrap_err().0, UNKNOWN_PID);
+
+    // Output of one unfinished process alone past the budget is dropped.
+    let third = wait(&table, table.exec(&print(3 * 1024 * 1024 / 2)).unwrap().pid);
+    assert_eq!(third.out_truncated, Some(true));
+    let kept = base64_glib::decode(third.out_data.as_deref().unwrap()).unwrap();
+    assert!(
+        kept.len() <= 1024 * 1024 && kept.len() >= 512 * 1024,
+        "{}",
+        kept.len()
+    );
+    assert!(table.is_empty());
 }
 
 #[test]
