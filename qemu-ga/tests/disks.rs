@@ -296,10 +296,63 @@ pub fn vm_checks(c: &mut Client) {
     assert_eq!(vda["partition"], false, "{vda}");
     assert_eq!(vda["address"]["bus-type"], "virtio", "{vda}");
     assert_eq!(&vda["address"]["pci-controller"], pci, "{vda}");
+    assert_eq!(vda.get("smart"), None, "{vda}");
+    nvme_checks(&disks);
     let reply = call_within(
         c,
         &json!({"execute": "guest-get-disks", "arguments": {"x": 1}}),
         VM_REPLY,
     );
     assert_eq!(reply["error"]["desc"], "Parameter 'x' is unexpected");
+}
+
+/// The VM's NVMe disk carries the SMART data of QEMU's emulated controller.
+fn nvme_checks(disks: &Value) {
+    let nvme = as_array(disks)
+        .iter()
+        .find(|d| d["name"] == "/dev/nvme0n1")
+        .unwrap_or_else(|| panic!("no /dev/nvme0n1 in {disks}"));
+    let address = &nvme["address"];
+    assert_eq!(address["bus-type"], "nvme", "{nvme}");
+    assert_eq!(address["serial"], crate::vm::NVME_SERIAL, "{nvme}");
+    assert_eq!(address["dev"], "/dev/nvme0n1", "{nvme}");
+    let smart = nvme
+        .get("smart")
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| panic!("no smart for the NVMe disk: {nvme}"));
+    eprintln!("NVMe SMART in the VM: {}", Value::Object(smart.clone()));
+    assert_eq!(smart.len(), 26, "{nvme}");
+    let number = |key: &str| {
+        smart
+            .get(key)
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("{key} missing or not a number: {nvme}"))
+    };
+    assert_eq!(smart.get("type"), Some(&json!("nvme")), "{nvme}");
+    // QEMU's controller: a fixed composite temperature of 0x143 K, below
+    // its warning threshold, so no critical warning; spare and wear it
+    // leaves at 0, as it does every counter but the I/O ones and the power
+    // on hours (0 in a VM less than an hour old).
+    assert_eq!(number("temperature"), 323, "{nvme}");
+    for key in [
+        "critical-warning",
+        "available-spare",
+        "available-spare-threshold",
+        "percentage-used",
+        "controller-busy-time-lo",
+        "power-cycles-lo",
+        "power-on-hours-lo",
+        "unsafe-shutdowns-lo",
+        "media-errors-lo",
+        "number-of-error-log-entries-lo",
+    ] {
+        assert_eq!(number(key), 0, "{key}: {nvme}");
+    }
+    for key in smart.keys().filter(|k| k.ends_with("-hi")) {
+        assert_eq!(number(key), 0, "{key}: {nvme}");
+    }
+    // The kernel read the disk's partition table: some reads, in units
+    // of 1000 sectors rounded up.
+    assert!(number("host-read-commands-lo") >= 1, "{nvme}");
+    assert!(number("data-units-read-lo") >= 1, "{nvme}");
 }

@@ -24,8 +24,9 @@
 //! `guest-get-fsinfo` lists the device-backed mounts of the mount table
 //! (newest first, as QEMU does) with their statvfs sizes;
 //! `guest-get-disks` lists every non-empty `/sys/block` entry and its
-//! partitions (again in QEMU's reversed order). NVMe SMART data is not
-//! collected.
+//! partitions (again in QEMU's reversed order). A disk whose address has
+//! bus type NVMe also gets `smart`, its controller's SMART / health log
+//! (see the `smart` submodule), or none if that cannot be read.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -41,6 +42,8 @@ use qga_protocol::schema::{
 use crate::error::CommandError;
 use crate::mounts::parse_mountinfo;
 use crate::Agent;
+
+mod smart;
 
 /// Registers this group's commands, in QEMU's schema order.
 pub fn register_disks(registry: &mut Registry, agent: &Arc<Agent>) {
@@ -639,9 +642,14 @@ pub fn get_disks(roots: &SysRoots) -> Result<Vec<GuestDiskInfo>, CommandError> {
             names.reverse();
             names
         });
+        // As QEMU, only a disk found on an NVMe controller is asked.
+        let smart = address
+            .as_ref()
+            .filter(|a| a.bus_type == GuestDiskBusType::Nvme)
+            .and_then(|_| smart::nvme_smart(&dev_name));
         list.push(GuestDiskInfo {
             name: dev_name.clone(),
-            smart: None,
+            smart,
             dependencies,
             partition: false,
             address,

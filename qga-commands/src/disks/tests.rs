@@ -320,6 +320,11 @@ fn disks_lists_disks_partitions_and_dependencies() {
     assert_eq!(dm.dependencies, Some(vec!["/dev/vda1".to_string()]));
     assert_eq!(dm.address, None);
     assert!(disks[find("/dev/nvme0n1p1")].partition);
+    // Only the NVMe disk is asked for SMART data (its node is the host's
+    // /dev/nvme0n1, so whether it gets any depends on the host).
+    for disk in disks.iter().filter(|d| d.name != "/dev/nvme0n1") {
+        assert_eq!(disk.smart, None, "{}", disk.name);
+    }
     assert_eq!(
         disks[find("/dev/sr0")].address.as_ref().map(|a| a.bus_type),
         Some(GuestDiskBusType::Ide)
