@@ -44,10 +44,12 @@ impl log::Log for Suspendable {
 }
 
 /// The log file, opened again (at the same path) after `reopen` is set, so
-/// that a log rotator can move it away and send SIGHUP.
+/// that a log rotator can move it away and send SIGHUP. An agent started
+/// while filesystems are frozen opens it at its first line, after the thaw
+/// (creating it could block on a frozen filesystem).
 struct ReopeningFile {
     path: std::path::PathBuf,
-    file: std::fs::File,
+    file: Option<std::fs::File>,
     reopen: Arc<AtomicBool>,
 }
 
@@ -57,17 +59,22 @@ fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
 
 impl Write for ReopeningFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.reopen.swap(false, Ordering::SeqCst) {
+        if self.reopen.swap(false, Ordering::SeqCst) || self.file.is_none() {
             // If the new file cannot be opened, keep writing to the old one.
-            if let Ok(file) = open_log(&self.path) {
-                self.file = file;
+            match open_log(&self.path) {
+                Ok(file) => self.file = Some(file),
+                Err(e) if self.file.is_none() => return Err(e),
+                Err(_) => {}
             }
         }
-        self.file.write(buf)
+        match &mut self.file {
+            Some(file) => file.write(buf),
+            None => Ok(buf.len()),
+        }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        self.file.as_mut().map_or(Ok(()), std::fs::File::flush)
     }
 }
 
@@ -97,7 +104,11 @@ pub fn init(
         )
     });
     if let Some(path) = logfile {
-        let file = open_log(path).with_context(|| format!("failed to open log file {}", path.display()))?;
+        let file = if suspended.load(Ordering::SeqCst) {
+            None
+        } else {
+            Some(open_log(path).with_context(|| format!("failed to open log file {}", path.display()))?)
+        };
         builder.target(env_logger::Target::Pipe(Box::new(ReopeningFile {
             path: path.to_path_buf(),
             file,

@@ -22,7 +22,7 @@ use qga_transport::{run_channel, ActivatedSocket, Channel, ChannelConfig, Method
 
 use crate::cli::{Cli, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PIDFILE, DEFAULT_STATEDIR};
 use crate::config::Config;
-use crate::pidfile::Pidfile;
+use crate::pidfile::PidfileSlot;
 
 fn main() -> ExitCode {
     let cli = match Cli::parse_from_args(std::env::args_os()) {
@@ -221,7 +221,7 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
 
     let _pidfile = if daemon_child {
         let pidfile = absolute(config.pidfile.as_deref().unwrap_or(Path::new(DEFAULT_PIDFILE)))?;
-        Some(Pidfile::acquire(&pidfile)?)
+        Some(PidfileSlot::acquire_when_thawed(pidfile, registry.frozen_flag())?)
     } else {
         None
     };

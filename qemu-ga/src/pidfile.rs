@@ -1,10 +1,16 @@
 //! The pidfile: created or taken over, locked while the agent runs, removed
-//! on exit.
+//! on exit. An agent that starts while filesystems are frozen writes it
+//! only once they are thawed, as QEMU's does: the pidfile may be on a frozen
+//! filesystem, and writing to it would block the agent before it could
+//! serve the thaw.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use rustix::fs::{flock, FlockOperation};
@@ -69,5 +75,70 @@ impl Pidfile {
 impl Drop for Pidfile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// How often an agent started frozen looks whether it has been thawed.
+const THAW_CHECK: Duration = Duration::from_millis(100);
+
+/// The pidfile of a running agent: held now, or to be acquired once the
+/// filesystems are thawed. Dropping it (or [`PidfileSlot::release`])
+/// removes the file and cancels a pending acquisition.
+#[derive(Debug)]
+pub struct PidfileSlot {
+    shared: Arc<Mutex<SlotState>>,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    pidfile: Option<Pidfile>,
+    released: bool,
+}
+
+impl PidfileSlot {
+    /// Acquires the pidfile at `path` now, or, while `frozen` is set, once
+    /// it clears (a failure then is logged, since start-up is over).
+    pub fn acquire_when_thawed(path: PathBuf, frozen: Arc<AtomicBool>) -> anyhow::Result<PidfileSlot> {
+        if !frozen.load(Ordering::SeqCst) {
+            let pidfile = Pidfile::acquire(&path)?;
+            return Ok(PidfileSlot {
+                shared: Arc::new(Mutex::new(SlotState {
+                    pidfile: Some(pidfile),
+                    released: false,
+                })),
+            });
+        }
+        let shared = Arc::new(Mutex::new(SlotState::default()));
+        let pending = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("pidfile".into())
+            .spawn(move || {
+                while frozen.load(Ordering::SeqCst) {
+                    std::thread::sleep(THAW_CHECK);
+                }
+                let mut state = pending.lock().unwrap_or_else(PoisonError::into_inner);
+                if state.released {
+                    return;
+                }
+                match Pidfile::acquire(&path) {
+                    Ok(pidfile) => state.pidfile = Some(pidfile),
+                    Err(e) => log::warn!("failed to create the pid file after the thaw: {e:#}"),
+                }
+            })
+            .context("cannot start the pidfile thread")?;
+        Ok(PidfileSlot { shared })
+    }
+
+    /// Removes the pidfile if it was written, and cancels writing it.
+    pub fn release(&self) {
+        let mut state = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        state.released = true;
+        state.pidfile = None;
+    }
+}
+
+impl Drop for PidfileSlot {
+    fn drop(&mut self) {
+        self.release();
     }
 }

@@ -8,7 +8,8 @@ use rustix::process::Signal;
 use tempfile::TempDir;
 
 use crate::util::{
-    dead_pid, run_in, session_of, tempdir, text, wait_until, Client, ProcessGuard, EXIT_TIMEOUT,
+    dead_pid, ret, run_in, run_in_with_env, session_of, tempdir, text, wait_until, Client, ProcessGuard,
+    EXIT_TIMEOUT,
 };
 
 /// A daemon started by a test, killed on drop.
@@ -119,6 +120,59 @@ fn daemon_writes_pidfile_detaches_and_serves() {
     );
     drop(c);
 
+    daemon.stop();
+}
+
+#[test]
+fn a_daemon_started_frozen_writes_its_pidfile_and_log_after_the_thaw() {
+    let (dir, socket, pidfile) = paths();
+    std::fs::write(dir.path().join("qga.state.isfrozen"), "").expect("frozen marker");
+    // Nothing real to thaw.
+    let mountinfo = dir.path().join("mountinfo");
+    std::fs::write(&mountinfo, "").expect("empty mount table");
+    let log = dir.path().join("qga.log");
+    let mut args = daemon_args(dir.path(), &socket, &pidfile);
+    args.extend(["-v", "-l", log.to_str().expect("utf-8")]);
+    let out = run_in_with_env(dir.path(), &args, &[("QGA_MOUNTINFO", &mountinfo)]);
+    assert_eq!(out.status.code(), Some(0), "stderr {}", text(&out.stderr));
+
+    let mut c = Client::connect(&socket);
+    c.assert_alive(1);
+    assert_eq!(
+        ret(&mut c, serde_json::json!({"execute": "guest-fsfreeze-status"})),
+        "frozen"
+    );
+    assert!(!pidfile.exists(), "pidfile written while frozen");
+    assert!(!log.exists(), "log file created while frozen");
+
+    assert_eq!(
+        ret(&mut c, serde_json::json!({"execute": "guest-fsfreeze-thaw"})),
+        0
+    );
+    assert!(
+        wait_until(EXIT_TIMEOUT, || std::fs::read_to_string(&pidfile)
+            .is_ok_and(|p| p.ends_with('\n') && !p.trim().is_empty())),
+        "no pidfile after the thaw"
+    );
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("pidfile")
+        .trim()
+        .parse()
+        .expect("pid");
+    let daemon = Daemon {
+        guard: ProcessGuard::new(pid),
+        socket: socket.clone(),
+        pidfile: pidfile.clone(),
+    };
+    assert_eq!(session_of(pid), pid, "the pidfile names the daemon");
+    c.assert_alive(2);
+    assert!(
+        wait_until(EXIT_TIMEOUT, || std::fs::read_to_string(&log)
+            .is_ok_and(|l| l.contains("guest-ping"))),
+        "nothing logged after the thaw: {:?}",
+        std::fs::read_to_string(&log)
+    );
+    drop(c);
     daemon.stop();
 }
 

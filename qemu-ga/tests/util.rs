@@ -489,8 +489,14 @@ pub fn run(args: &[&str]) -> Output {
 
 /// Like [`run`], in `cwd`.
 pub fn run_in(cwd: &Path, args: &[&str]) -> Output {
+    run_in_with_env(cwd, args, &[])
+}
+
+/// Like [`run_in`], with `env` added to the environment.
+pub fn run_in_with_env(cwd: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     let child = Command::new(OURS)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
