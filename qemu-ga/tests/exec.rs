@@ -216,6 +216,13 @@ fn env_replaces_the_environment() {
     assert_eq!(empty, json!({"exitcode": 0, "exited": true}));
     let values = run(&mut c, env(json!(["A=x=y", "B="])));
     assert_eq!(decode(&values["out-data"]), b"A=x=y\nB=\n");
+    // Passed as given, as QEMU passes it: in order, a repeated name twice,
+    // an entry without '=' kept.
+    let exact = run(&mut c, env(json!(["Z=1", "A=2", "Z=3", "NOEQUALS", "=x"])));
+    assert_eq!(decode(&exact["out-data"]), b"Z=1\nA=2\nZ=3\nNOEQUALS\n=x\n");
+    // A NUL ends an entry, as it ends a C string.
+    let nul = run(&mut c, env(json!(["A=1\u{0}B=2"])));
+    assert_eq!(decode(&nul["out-data"]), b"A=1\n");
     // Without env the agent's environment is inherited.
     let inherited = run(&mut c, json!({"path": "env", "capture-output": true}));
     let text = String::from_utf8(decode(&inherited["out-data"])).unwrap();
@@ -602,6 +609,9 @@ fn exec_matches_qemu_7_2() {
         json!({"path": "cat", "input-data": b64(&big), "capture-output": true}),
         json!({"path": "env", "env": ["A=1"], "capture-output": true}),
         json!({"path": "env", "env": [], "capture-output": true}),
+        // The environment exactly as listed: order, repeats, no '='.
+        json!({"path": "env", "env": ["Z=1", "A=2", "Z=3", "NOEQUALS", "=x", "B=a=b"],
+               "capture-output": true}),
         json!({"path": "sh", "arg": ["-c", "echo $0 \"$@\""], "capture-output": true}),
         with(
             sh("head -c 100000 /dev/zero; exit 1"),

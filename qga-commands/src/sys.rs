@@ -3,7 +3,11 @@
 //! Everything else in this crate is safe code over rustix and std.
 #![allow(unsafe_code)]
 
+use std::ffi::{c_char, CString, OsStr};
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 
 use rustix::io;
 use rustix::ioctl::{ioctl, opcode, NoArg, Opcode};
@@ -251,6 +255,76 @@ pub fn nvme_smart_log(dev: impl AsFd) -> Result<[u8; NVME_SMART_LOG_LEN], NvmeEr
     Ok(log)
 }
 
+/// A program's path, arguments and environment as the NULL-terminated C
+/// arrays `execve(2)` takes, built before the fork so that the child only
+/// has to make the call.
+#[derive(Debug)]
+pub struct ExecImage {
+    path: CString,
+    /// The strings `argv` and `envp` point into; a `CString`'s bytes stay
+    /// where they are when it moves.
+    _strings: Vec<CString>,
+    /// Addresses of `argv[0..]`, then 0.
+    argv: Vec<usize>,
+    /// Addresses of the environment entries, then 0.
+    envp: Vec<usize>,
+}
+
+impl ExecImage {
+    /// The image of `path` run with `argv` and exactly the entries `envp`
+    /// (in order, repeats and entries without `=` included). Fails with
+    /// `EINVAL` if a string holds a NUL byte.
+    pub fn new(path: &OsStr, argv: &[&OsStr], envp: &[&OsStr]) -> std::io::Result<ExecImage> {
+        let c = |s: &OsStr| CString::new(s.as_bytes()).map_err(|_| std::io::Error::from(io::Errno::INVAL));
+        let path = c(path)?;
+        let strings = argv
+            .iter()
+            .chain(envp)
+            .map(|s| c(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let address = |s: &CString| s.as_ptr() as usize;
+        let (args, env) = strings.split_at(argv.len());
+        let argv = args.iter().map(address).chain([0]).collect();
+        let envp = env.iter().map(address).chain([0]).collect();
+        Ok(ExecImage {
+            path,
+            _strings: strings,
+            argv,
+            envp,
+        })
+    }
+}
+
+impl ExecImage {
+    /// Replaces this process with the image; returns only on failure.
+    fn execve(&self) -> std::io::Error {
+        let argv = self.argv.as_ptr().cast::<*const c_char>();
+        let envp = self.envp.as_ptr().cast::<*const c_char>();
+        // SAFETY: `path` is a NUL-terminated string; `argv` and `envp` are
+        // arrays of addresses of NUL-terminated strings in `_strings`,
+        // alive as long as `self` (usize and pointers have the same size
+        // and layout), each array ending with a null pointer.
+        unsafe { libc::execve(self.path.as_ptr(), argv, envp) };
+        std::io::Error::last_os_error()
+    }
+}
+
+/// Makes `command`'s child run `image` with `execve(2)` once its standard
+/// streams, signal mask and dispositions are set up, instead of letting
+/// std run the program: std would sort the environment, merge repeated
+/// names and drop entries without `=`. A failure of the call is reported
+/// by `spawn` as std reports its own exec failures.
+pub fn exec_image(command: &mut Command, image: ExecImage) {
+    // The method call moves all of `image` into the closure (a closure
+    // naming only some fields would capture only those, and the strings
+    // would be freed).
+    let exec = move || -> std::io::Result<()> { Err(image.execve()) };
+    // SAFETY: the hook runs in the child between fork and exec. It
+    // allocates nothing and takes no lock: it makes one async-signal-safe
+    // system call on memory built before the fork, and reads errno.
+    unsafe { command.pre_exec(exec) };
+}
+
 #[cfg(test)]
 mod nvme_tests {
     use super::*;
@@ -274,5 +348,48 @@ mod nvme_tests {
         assert_eq!(nvme_smart_log(&file), Err(NvmeError::Os(io::Errno::NOTTY)));
         let null = std::fs::File::open("/dev/null").unwrap();
         assert!(matches!(nvme_smart_log(&null), Err(NvmeError::Os(_))));
+    }
+}
+
+#[cfg(test)]
+mod exec_image_tests {
+    use super::*;
+
+    fn os<'a>(list: &[&'a str]) -> Vec<&'a OsStr> {
+        list.iter().map(|s| OsStr::new(*s)).collect()
+    }
+
+    fn run(path: &str, argv: &[&str], envp: &[&str]) -> String {
+        let image = ExecImage::new(OsStr::new(path), &os(argv), &os(envp)).unwrap();
+        // std's own program and environment are never used.
+        let mut command = Command::new("/nonexistent/not-run");
+        command.env("STD", "1");
+        exec_image(&mut command, image);
+        String::from_utf8(command.output().unwrap().stdout).unwrap()
+    }
+
+    #[test]
+    fn the_child_gets_argv_and_envp_as_given() {
+        assert_eq!(run("/bin/echo", &["echo", "a", "b c"], &[]), "a b c\n");
+        assert_eq!(
+            run("/usr/bin/env", &["env"], &["Z=1", "A=2", "Z=3", "NOEQUALS", "=x"]),
+            "Z=1\nA=2\nZ=3\nNOEQUALS\n=x\n"
+        );
+        assert_eq!(run("/usr/bin/env", &["env"], &[]), "");
+    }
+
+    #[test]
+    fn a_failed_exec_is_the_spawn_error() {
+        let image = ExecImage::new(OsStr::new("/nonexistent/prog"), &os(&["prog"]), &[]).unwrap();
+        let mut command = Command::new("/bin/true");
+        exec_image(&mut command, image);
+        let error = command.spawn().unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(io::Errno::NOENT.raw_os_error()));
+    }
+
+    #[test]
+    fn nul_bytes_are_refused() {
+        let error = ExecImage::new(OsStr::new("/bin/true"), &os(&["a\0b"]), &[]).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(io::Errno::INVAL.raw_os_error()));
     }
 }

@@ -13,6 +13,10 @@
 //! * Standard input is `/dev/null` unless `input-data` was given (a pipe);
 //!   an output that is not captured goes to `/dev/null`. In `merged` mode
 //!   standard output and error share one pipe.
+//! * `env`, when given, is the child's whole environment exactly as listed
+//!   (order, repeated names and entries without `=` included: the child is
+//!   started with `execve(2)` directly, see `sys::exec_image`); without it
+//!   the child inherits the agent's.
 //! * The child starts with `SIGPIPE` at its default action and an empty
 //!   signal mask (done by `std::process::Command`), in the agent's working
 //!   directory, process group and session.
@@ -34,7 +38,7 @@ use std::process::{Child, Command, Stdio};
 use qga_protocol::schema::GuestExecCaptureOutputMode;
 use rustix::io::Errno;
 
-use crate::sys::io_strerror;
+use crate::sys::{io_strerror, ExecImage};
 
 /// Search path when neither `env` nor the agent has a `PATH`.
 const DEFAULT_SEARCH_PATH: &[u8] = b"/bin:/usr/bin:.";
@@ -79,24 +83,6 @@ fn c_str(s: &str) -> &OsStr {
     let bytes = s.as_bytes();
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     OsStr::from_bytes(&bytes[..end])
-}
-
-/// The environment for the child: each `NAME=value` entry, the first one
-/// winning when a name repeats (as `getenv()` would read the list). An
-/// entry without `=` names no variable and is left out.
-fn environment(env: &[String]) -> Vec<(&OsStr, &OsStr)> {
-    let mut vars: Vec<(&OsStr, &OsStr)> = Vec::new();
-    for entry in env {
-        let entry = c_str(entry).as_bytes();
-        let Some(eq) = entry.iter().position(|&b| b == b'=') else {
-            continue;
-        };
-        let name = OsStr::from_bytes(&entry[..eq]);
-        if vars.iter().all(|(n, _)| *n != name) {
-            vars.push((name, OsStr::from_bytes(&entry[eq + 1..])));
-        }
-    }
-    vars
 }
 
 /// The directories `path` is looked up in, as GLib picks them.
@@ -154,13 +140,14 @@ fn attempt(
     program: &OsStr,
     argv0: &OsStr,
     args: &[&OsStr],
-    env: Option<&[(&OsStr, &OsStr)]>,
+    env: Option<&[&OsStr]>,
     ends: &ChildEnds,
 ) -> io::Result<Child> {
     let mut command = Command::new(program);
     command.arg0(argv0).args(args);
     if let Some(env) = env {
-        command.env_clear().envs(env.iter().copied());
+        let argv: Vec<&OsStr> = std::iter::once(argv0).chain(args.iter().copied()).collect();
+        crate::sys::exec_image(&mut command, ExecImage::new(program, &argv, env)?);
     }
     let redirect = |fd: Option<OwnedFd>| fd.map_or_else(Stdio::null, Stdio::from);
     command
@@ -243,7 +230,7 @@ pub(super) fn spawn(request: &Request<'_>) -> Result<Spawned, String> {
         stderr: child_stderr,
     };
     let args: Vec<&OsStr> = request.args.iter().map(|a| c_str(a)).collect();
-    let env = request.env.map(environment);
+    let env: Option<Vec<&OsStr>> = request.env.map(|env| env.iter().map(|e| c_str(e)).collect());
     let env = env.as_deref();
 
     let mut result = Err(io::Error::from_raw_os_error(Errno::NOENT.raw_os_error()));
@@ -333,17 +320,6 @@ mod tests {
             expected
         );
         assert_eq!(candidates(OsStr::new("prog"), None)[0], expected);
-    }
-
-    #[test]
-    fn environment_keeps_first_definition() {
-        let env = strings(&["B=2", "A=1", "B=3", "NOEQUALS", "=empty", "C=x=y", "D=a\0b"]);
-        let vars = environment(&env);
-        let show: Vec<String> = vars
-            .iter()
-            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
-            .collect();
-        assert_eq!(show, ["B=2", "A=1", "=empty", "C=x=y", "D=a"]);
     }
 
     #[test]
