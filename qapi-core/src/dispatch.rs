@@ -91,8 +91,12 @@ impl Dispatcher {
             flush(out);
             let handler = Arc::clone(command.handler());
             let shared = Arc::clone(registry);
-            self.executor
-                .run(&name, Box::new(move || handler(&shared, arguments)))
+            let job = Box::new(move || handler(&shared, arguments));
+            if command.is_unbounded() {
+                self.executor.run_within(&name, job, None)
+            } else {
+                self.executor.run(&name, job)
+            }
         };
         match outcome {
             Ok(result) => {

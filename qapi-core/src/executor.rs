@@ -74,8 +74,15 @@ impl Executor {
         self.deadline
     }
 
-    /// Runs `job` for command `name` on the worker and waits for it.
+    /// Runs `job` for command `name` on the worker and waits for it, at
+    /// most the deadline.
     pub fn run(&mut self, name: &str, job: Job) -> Outcome {
+        self.run_within(name, job, self.deadline)
+    }
+
+    /// Runs `job` for command `name` on the worker and waits for it, at
+    /// most `deadline` (`None`: until it ends, or an interrupt).
+    pub fn run_within(&mut self, name: &str, job: Job, deadline: Option<Duration>) -> Outcome {
         let worker = match self.worker.take() {
             Some(worker) => worker,
             None => Worker::spawn()
@@ -88,7 +95,7 @@ impl Executor {
         let started = Instant::now();
         loop {
             let mut wait = INTERRUPT_POLL;
-            if let Some(deadline) = self.deadline {
+            if let Some(deadline) = deadline {
                 let left = deadline.saturating_sub(started.elapsed());
                 if left.is_zero() {
                     log::warn!("{name} overran its deadline of {deadline:?}; abandoning it");

@@ -47,6 +47,7 @@ pub struct Command {
     handler: Handler,
     success_response: bool,
     instant: bool,
+    unbounded: bool,
     allowed_while_frozen: bool,
     delimited: bool,
 }
@@ -57,6 +58,7 @@ impl std::fmt::Debug for Command {
             .field("name", &self.name)
             .field("success_response", &self.success_response)
             .field("instant", &self.instant)
+            .field("unbounded", &self.unbounded)
             .field("allowed_while_frozen", &self.allowed_while_frozen)
             .field("delimited", &self.delimited)
             .finish()
@@ -80,6 +82,12 @@ impl Command {
         self.instant
     }
 
+    /// Whether it runs as long as it takes, outside the dispatcher's
+    /// deadline.
+    pub fn is_unbounded(&self) -> bool {
+        self.unbounded
+    }
+
     /// Whether it stays enabled while filesystems are frozen.
     pub fn allowed_while_frozen(&self) -> bool {
         self.allowed_while_frozen
@@ -98,6 +106,14 @@ impl Command {
     /// Marks the command as finishing at once: it runs on the channel thread.
     pub fn instant(&mut self) -> &mut Self {
         self.instant = true;
+        self
+    }
+
+    /// Exempts the command from the dispatcher's deadline, for work that
+    /// is long by nature and better finished than abandoned (a trim of a
+    /// large filesystem): the host waits for it, as with QEMU's agent.
+    pub fn no_deadline(&mut self) -> &mut Self {
+        self.unbounded = true;
         self
     }
 
@@ -171,6 +187,7 @@ impl Registry {
             handler,
             success_response: true,
             instant: false,
+            unbounded: false,
             allowed_while_frozen: false,
             delimited: false,
         };

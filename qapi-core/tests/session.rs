@@ -156,3 +156,24 @@ fn an_overrunning_command_times_out_and_later_requests_are_served() {
          {\"return\": {}, \"id\": 2}\n{\"return\": 5, \"id\": 3}\n"
     );
 }
+
+#[test]
+fn a_command_without_deadline_runs_to_its_end() {
+    let mut r = registry();
+    r.register("test-long", |a: SleepArgs| {
+        std::thread::sleep(Duration::from_millis(a.ms));
+        Ok::<_, QapiError>(a.ms)
+    })
+    .no_deadline();
+    let mut s = session_with(r, Some(Duration::from_millis(100)));
+    let out = run(
+        &mut s,
+        b"{\"execute\":\"test-long\",\"arguments\":{\"ms\":400},\"id\":1}\
+          {\"execute\":\"test-sleep\",\"arguments\":{\"ms\":400},\"id\":2}",
+    );
+    assert_eq!(
+        out,
+        "{\"return\": 400, \"id\": 1}\n\
+         {\"id\": 2, \"error\": {\"class\": \"GenericError\", \"desc\": \"Command test-sleep timed out after 0.1 seconds; its result will be discarded\"}}\n"
+    );
+}

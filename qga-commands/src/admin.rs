@@ -66,9 +66,13 @@ fn locate(program: &str) -> OsString {
 /// Registers `guest-fstrim`.
 pub fn register_fstrim(registry: &mut Registry, agent: &Arc<Agent>) {
     let mountinfo = agent.config().mountinfo.clone();
-    registry.register("guest-fstrim", move |args: GuestFstrimArgs| {
-        fstrim::fstrim(&mountinfo, args.minimum)
-    });
+    // A trim of a large filesystem can take minutes; abandoning it at the
+    // deadline would tell the host it failed while it goes on.
+    registry
+        .register("guest-fstrim", move |args: GuestFstrimArgs| {
+            fstrim::fstrim(&mountinfo, args.minimum)
+        })
+        .no_deadline();
 }
 
 /// Registers `guest-suspend-disk`, `guest-suspend-ram` and
@@ -127,4 +131,22 @@ pub fn register_ssh_keys(registry: &mut Registry, agent: &Arc<Agent>) {
             ssh::remove_authorized_keys(&users(), &args.username, &args.keys).map(|()| Empty {})
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn only_fstrim_runs_past_the_deadline() {
+        let agent = Arc::new(Agent::without_state_writes(crate::AgentConfig::default()).unwrap());
+        let registry = crate::full_registry(&agent);
+        let unbounded: Vec<&str> = registry
+            .commands()
+            .filter(|c| c.is_unbounded())
+            .map(|c| c.name())
+            .collect();
+        assert_eq!(unbounded, ["guest-fstrim"]);
+    }
 }
