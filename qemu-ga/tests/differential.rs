@@ -615,6 +615,13 @@ fn file_freeze_and_shutdown_commands_match_qemu() {
         req("guest-file-open", r#"{"path":"."}"#),
         req("guest-file-read", r#"{"handle":1006}"#),
         req("guest-file-open", r#"{"path":"nodir/x","mode":"w"}"#),
+        // U+0000 is part of the name (C0 80), not its end.
+        req("guest-file-open", r#"{"path":"n\u0000l","mode":"w"}"#),
+        req("guest-file-write", r#"{"handle":1007,"buf-b64":"Tg=="}"#),
+        req("guest-file-close", r#"{"handle":1007}"#),
+        req("guest-file-open", r#"{"path":"n\u0000l"}"#),
+        req("guest-file-read", r#"{"handle":1008}"#),
+        req("guest-file-open", r#"{"path":"n"}"#),
         req("guest-shutdown", r#"{"mode":"x"}"#),
         req("guest-shutdown", r#"{"mode":1}"#),
         req("guest-shutdown", r#"{"x":1}"#),

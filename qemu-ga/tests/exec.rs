@@ -220,9 +220,9 @@ fn env_replaces_the_environment() {
     // an entry without '=' kept.
     let exact = run(&mut c, env(json!(["Z=1", "A=2", "Z=3", "NOEQUALS", "=x"])));
     assert_eq!(decode(&exact["out-data"]), b"Z=1\nA=2\nZ=3\nNOEQUALS\n=x\n");
-    // A NUL ends an entry, as it ends a C string.
+    // A NUL goes on as QEMU's parser keeps it: modified UTF-8 C0 80.
     let nul = run(&mut c, env(json!(["A=1\u{0}B=2"])));
-    assert_eq!(decode(&nul["out-data"]), b"A=1\n");
+    assert_eq!(decode(&nul["out-data"]), b"A=1\xC0\x80B=2\n");
     // Without env the agent's environment is inherited.
     let inherited = run(&mut c, json!({"path": "env", "capture-output": true}));
     let text = String::from_utf8(decode(&inherited["out-data"])).unwrap();
@@ -612,6 +612,9 @@ fn exec_matches_qemu_7_2() {
         // The environment exactly as listed: order, repeats, no '='.
         json!({"path": "env", "env": ["Z=1", "A=2", "Z=3", "NOEQUALS", "=x", "B=a=b"],
                "capture-output": true}),
+        // U+0000 reaches the program as C0 80, in env and arguments.
+        json!({"path": "env", "env": ["A=1\u{0}B=2"], "capture-output": true}),
+        json!({"path": "printf", "arg": ["%s", "x\u{0}y"], "capture-output": true}),
         json!({"path": "sh", "arg": ["-c", "echo $0 \"$@\""], "capture-output": true}),
         with(
             sh("head -c 100000 /dev/zero; exit 1"),
@@ -680,6 +683,15 @@ fn known_differences_from_qemu_7_2() {
         format!("Guest agent command failed, error was '{glib}'")
     );
     assert_eq!(ask(&ours, missing)["error"]["desc"], glib);
+    // The same with U+0000 in the path (the program looked for is
+    // "/bin/tr" C0 80 "x"; the message gives the character back).
+    let nul = exec_request(json!({"path": "/bin/tr\u{0}x"}));
+    let glib = "Failed to execute child process \u{201C}/bin/tr\u{0}x\u{201D} (No such file or directory)";
+    assert_eq!(
+        ask(&theirs, nul.clone())["error"]["desc"],
+        format!("Guest agent command failed, error was '{glib}'")
+    );
+    assert_eq!(ask(&ours, nul)["error"]["desc"], glib);
     // 7.2 takes only the boolean form of capture-output.
     let merged = exec_request(with(sh("exit 0"), "capture-output", json!("merged")));
     assert_eq!(

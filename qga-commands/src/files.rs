@@ -17,6 +17,7 @@
 //! limit); a write carries at most what one request can (64 MiB of base64).
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -28,6 +29,7 @@ use rustix::fs::{Mode, OFlags, SeekFrom};
 use rustix::io::Errno;
 
 use crate::base64_glib;
+use crate::c_string::system_os_str;
 use crate::error::CommandError;
 use crate::state::PersistentState;
 
@@ -224,14 +226,16 @@ impl FileTable {
 fn open_or_create(path: &str, mode: &str, access: OFlags) -> Result<OwnedFd, CommandError> {
     let flags = access | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let open_error = |e| CommandError::errno(format!("failed to open file '{path}' (mode: '{mode}')"), e);
+    let file = system_os_str(path);
+    let file: &OsStr = file.as_ref();
     if !access.contains(OFlags::CREATE) {
-        return rustix::fs::open(path, flags, Mode::empty()).map_err(open_error);
+        return rustix::fs::open(file, flags, Mode::empty()).map_err(open_error);
     }
-    match rustix::fs::open(path, flags | OFlags::EXCL, Mode::empty()) {
+    match rustix::fs::open(file, flags | OFlags::EXCL, Mode::empty()) {
         Ok(fd) => {
             if let Err(e) = rustix::fs::fchmod(&fd, Mode::from_raw_mode(NEW_FILE_MODE)) {
                 drop(fd);
-                let _ = std::fs::remove_file(path);
+                let _ = std::fs::remove_file(file);
                 return Err(CommandError::errno(
                     format!(
                         "failed to set permission 0{NEW_FILE_MODE:o} on new file '{path}' (mode: '{mode}')"
@@ -242,7 +246,7 @@ fn open_or_create(path: &str, mode: &str, access: OFlags) -> Result<OwnedFd, Com
             Ok(fd)
         }
         Err(Errno::EXIST) => {
-            rustix::fs::open(path, flags - OFlags::CREATE, Mode::empty()).map_err(open_error)
+            rustix::fs::open(file, flags - OFlags::CREATE, Mode::empty()).map_err(open_error)
         }
         Err(e) => Err(open_error(e)),
     }

@@ -10,6 +10,7 @@
 
 pub mod admin;
 mod base64_glib;
+mod c_string;
 pub mod disks;
 mod error;
 pub mod exec;

@@ -11,6 +11,7 @@
 use std::ffi::OsStr;
 
 use crate::base64_glib;
+use crate::c_string::system_bytes;
 use crate::error::CommandError;
 use crate::run::run_command;
 
@@ -37,7 +38,7 @@ pub fn set_user_password(
     }
     log::info!("guest-set-user-password called, username: {username}");
     let mut record = Vec::with_capacity(username.len() + raw.len() + 2);
-    record.extend_from_slice(username.as_bytes());
+    record.extend_from_slice(&system_bytes(username));
     record.push(b':');
     record.extend_from_slice(&raw);
     record.push(b'\n');

@@ -31,6 +31,7 @@ use qga_protocol::schema::GuestAuthorizedKeys;
 use rustix::fs::{Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
 
+use crate::c_string::{from_system_bytes, system_bytes, system_os_str};
 use crate::error::CommandError;
 use crate::sys::{io_strerror, strerror};
 
@@ -97,20 +98,24 @@ pub fn lookup_user(users: &Users, name: &str) -> Result<User, CommandError> {
 
 /// The first line of passwd-format `text` naming `name`.
 fn find_user(text: &[u8], name: &str) -> Option<User> {
+    let name = system_bytes(name);
     text.split(|&b| b == b'\n')
-        .find_map(|line| parse_passwd_line(line, name.as_bytes()))
+        .find_map(|line| parse_passwd_line(line, &name))
 }
 
 /// `name`'s entry as `getent passwd NAME` prints it; `None` when getent
 /// cannot be run, fails (exit status 2: no such user) or prints no line
 /// naming `name` (a numeric key is taken as a uid).
 fn ask_getent(getent: &OsStr, name: &str) -> Option<User> {
-    if name.is_empty() {
+    // A name that getent could take for an option is not asked: glibc's
+    // would parse it as one, musl's takes "--" as a name.
+    if name.is_empty() || name.starts_with('-') {
         return None;
     }
     let mut command = Command::new(getent);
     command
-        .args(["passwd", "--", name])
+        .arg("passwd")
+        .arg(system_os_str(name))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -322,7 +327,7 @@ pub fn get_authorized_keys(users: &Users, username: &str) -> Result<GuestAuthori
         .rev()
         .map(|line| strip(line))
         .filter(|line| !line.is_empty() && line[0] != b'#')
-        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .map(from_system_bytes)
         .collect();
     Ok(GuestAuthorizedKeys { keys })
 }
@@ -350,8 +355,9 @@ pub fn add_authorized_keys(
         }
     };
     for key in keys {
-        if !lines.iter().any(|line| line == key.as_bytes()) {
-            lines.push(key.as_bytes().to_vec());
+        let key = system_bytes(key);
+        if !lines.iter().any(|line| *line == *key) {
+            lines.push(key.into_owned());
         }
     }
     write_lines(&path, &lines, &user)
@@ -367,7 +373,7 @@ pub fn remove_authorized_keys(users: &Users, username: &str, keys: &[String]) ->
         return Ok(());
     }
     let mut lines = read_lines(&path)?;
-    lines.retain(|line| !keys.iter().any(|key| key.as_bytes() == line.as_slice()));
+    lines.retain(|line| !keys.iter().any(|key| *system_bytes(key) == *line.as_slice()));
     write_lines(&path, &lines, &user)
 }
 

@@ -27,6 +27,7 @@
 //! “PATH” (REASON)`, `Failed to create pipe for communicating with child
 //! process (REASON)`, `Failed to fork (REASON)`.
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -38,6 +39,7 @@ use std::process::{Child, Command, Stdio};
 use qga_protocol::schema::GuestExecCaptureOutputMode;
 use rustix::io::Errno;
 
+use crate::c_string::{system_bytes, system_os_str};
 use crate::sys::{io_strerror, ExecImage};
 
 /// Search path when neither `env` nor the agent has a `PATH`.
@@ -78,20 +80,12 @@ struct ChildEnds {
     stderr: Option<OwnedFd>,
 }
 
-/// Cuts a string at its first NUL, as a C string would end there.
-fn c_str(s: &str) -> &OsStr {
-    let bytes = s.as_bytes();
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    OsStr::from_bytes(&bytes[..end])
-}
-
 /// The directories `path` is looked up in, as GLib picks them.
 fn search_path(env: Option<&[String]>) -> Vec<u8> {
     let from_env = env.and_then(|env| {
         env.iter()
-            .map(|e| c_str(e).as_bytes())
-            .find_map(|e| e.strip_prefix(b"PATH="))
-            .map(<[u8]>::to_vec)
+            .map(|e| system_bytes(e))
+            .find_map(|e| e.strip_prefix(b"PATH=").map(<[u8]>::to_vec))
     });
     from_env
         .or_else(|| std::env::var_os("PATH").map(|p| p.as_bytes().to_vec()))
@@ -198,7 +192,8 @@ fn pipe(child_reads: bool) -> Result<(OwnedFd, OwnedFd), String> {
 /// Starts the process; the error is GLib's message for the failure.
 pub(super) fn spawn(request: &Request<'_>) -> Result<Spawned, String> {
     use GuestExecCaptureOutputMode as Mode;
-    let path = c_str(request.path);
+    let path = system_os_str(request.path);
+    let path: &OsStr = path.as_ref();
     if let Err(e) = crate::sys::cloexec_inherited_fds() {
         log::warn!("guest-exec: cannot mark inherited descriptors close-on-exec: {e}");
     }
@@ -229,8 +224,12 @@ pub(super) fn spawn(request: &Request<'_>) -> Result<Spawned, String> {
         stdout: child_stdout,
         stderr: child_stderr,
     };
-    let args: Vec<&OsStr> = request.args.iter().map(|a| c_str(a)).collect();
-    let env: Option<Vec<&OsStr>> = request.env.map(|env| env.iter().map(|e| c_str(e)).collect());
+    let args: Vec<Cow<'_, OsStr>> = request.args.iter().map(|a| system_os_str(a)).collect();
+    let args: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
+    let env: Option<Vec<Cow<'_, OsStr>>> = request
+        .env
+        .map(|env| env.iter().map(|e| system_os_str(e)).collect());
+    let env: Option<Vec<&OsStr>> = env.as_ref().map(|env| env.iter().map(AsRef::as_ref).collect());
     let env = env.as_deref();
 
     let mut result = Err(io::Error::from_raw_os_error(Errno::NOENT.raw_os_error()));
@@ -267,7 +266,7 @@ pub(super) fn spawn(request: &Request<'_>) -> Result<Spawned, String> {
     }
     // The child's ends close here, so only the child holds them.
     drop(ends);
-    let child = result.map_err(|e| spawn_error(path, &e))?;
+    let child = result.map_err(|e| spawn_error(OsStr::new(request.path), &e))?;
     Ok(Spawned {
         child,
         stdin,

@@ -137,7 +137,7 @@ fn fake_getent(dir: &Path) -> Users {
         &script,
         format!(
             "#!/bin/sh\necho \"$@\" >> '{}'\n\
-             case \"$3\" in\n\
+             case \"$2\" in\n\
              ldapuser|7) echo 'ldapuser:*:7:8:LDAP:/home/ldap:/bin/sh' ;;\n\
              *) exit 2 ;;\n\
              esac\n",
@@ -172,7 +172,7 @@ fn users_missing_from_the_file_are_asked_of_getent() {
             home: PathBuf::from("/home/ldap")
         }
     );
-    assert_eq!(log(), "passwd -- ldapuser\n");
+    assert_eq!(log(), "passwd ldapuser\n");
 
     // Unknown to both; a uid is not a user name; getent's answer must name
     // the user asked for.
@@ -287,6 +287,18 @@ fn libvirts_trailing_empty_key_ends_the_file_with_a_newline() {
     assert_eq!(fake.remove(&["k3", ""]), Ok(()));
     assert_eq!(fake.contents(), "k1\nk2");
     assert_eq!(fake.get(), Ok(vec!["k2".to_string(), "k1".to_string()]));
+}
+
+#[test]
+fn a_nul_in_a_key_is_written_as_qemu_writes_it() {
+    let fake = Fake::new();
+    assert_eq!(fake.add(&["algo a\0b"], false), Ok(()));
+    assert_eq!(std::fs::read(fake.file()).unwrap(), b"algo a\xC0\x80b");
+    assert_eq!(fake.get(), Ok(vec!["algo a\0b".to_string()]));
+    assert_eq!(fake.add(&["algo a\0b"], false), Ok(()));
+    assert_eq!(std::fs::read(fake.file()).unwrap(), b"algo a\xC0\x80b");
+    assert_eq!(fake.remove(&["algo a\0b"]), Ok(()));
+    assert_eq!(fake.contents(), "");
 }
 
 #[test]
