@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 
-use super::{Capture, Processes};
+use super::{Capture, Processes, MAX_OUTPUT};
 use crate::error::CommandError;
 
 /// How often processes without a pidfd are checked for having ended.
@@ -198,10 +198,15 @@ fn serve(shared: &Weak<Shared>, waker: &OwnedFd) {
 
 /// Deals with one descriptor that became ready.
 fn handle(processes: &mut Processes, w: &Watch, buffer: &mut [u8]) {
-    let mut room = match w.role {
-        Role::Out | Role::Err => processes.output_room(READ_BUDGET),
+    // Ask for the room this read could use: none for a full capture, so
+    // that no uncollected status is forgotten for nothing.
+    let growth = |c: &Capture| READ_BUDGET.min(MAX_OUTPUT.saturating_sub(c.data.capacity()));
+    let wanted = processes.by_pid.get(&w.pid).map_or(0, |p| match w.role {
+        Role::Out => p.out.as_ref().map_or(0, growth),
+        Role::Err => p.err.as_ref().map_or(0, growth),
         Role::Exit | Role::Input => 0,
-    };
+    });
+    let mut room = processes.output_room(wanted);
     let Some(p) = processes.by_pid.get_mut(&w.pid) else {
         return;
     };

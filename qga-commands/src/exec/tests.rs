@@ -328,3 +328,33 @@ fn reaps_on_a_timer_without_pidfds() {
     }
     assert_eq!(wait(&table, pid).exitcode, Some(0));
 }
+
+#[test]
+fn a_full_capture_makes_no_room_at_others_expense() {
+    let table = ExecTable::new();
+    let print = |n: usize| sh(&format!("head -c {n} /dev/zero"), Some(Mode::Stdout));
+    let first = table.exec(&print(512 * 1024)).unwrap().pid;
+    let start = Instant::now();
+    while !table.processes().by_pid[&first].finished() {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Room for what the first holds and one full stream.
+    let held = table.processes().output_bytes();
+    table.processes().output_budget = held + MAX_OUTPUT;
+    // Fills its capture to the limit, then goes on printing: its further
+    // output needs no room, so the first's status must stay.
+    let second = wait(
+        &table,
+        table.exec(&print(MAX_OUTPUT + 4 * 1024 * 1024)).unwrap().pid,
+    );
+    assert_eq!(second.out_truncated, Some(true));
+    let first = wait(&table, first);
+    assert_eq!(first.out_truncated, Some(false));
+    assert_eq!(
+        base64_glib::decode(first.out_data.as_deref().unwrap())
+            .unwrap()
+            .len(),
+        512 * 1024
+    );
+}
