@@ -64,6 +64,18 @@ pub struct SysRoots {
     pub sys: PathBuf,
     /// The udev database (`/run/udev/data`).
     pub udev_data: PathBuf,
+    /// Where device nodes are (`/dev`), opened to read NVMe SMART data.
+    pub dev: PathBuf,
+}
+
+impl SysRoots {
+    /// Where the node a disk is named by (`/dev/NAME`) is under [`SysRoots::dev`].
+    fn device_node(&self, name: &str) -> PathBuf {
+        match name.strip_prefix("/dev/") {
+            Some(rest) => self.dev.join(rest),
+            None => PathBuf::from(name),
+        }
+    }
 }
 
 impl Default for SysRoots {
@@ -71,6 +83,7 @@ impl Default for SysRoots {
         SysRoots {
             sys: PathBuf::from("/sys"),
             udev_data: PathBuf::from("/run/udev/data"),
+            dev: PathBuf::from("/dev"),
         }
     }
 }
@@ -646,7 +659,7 @@ pub fn get_disks(roots: &SysRoots) -> Result<Vec<GuestDiskInfo>, CommandError> {
         let smart = address
             .as_ref()
             .filter(|a| a.bus_type == GuestDiskBusType::Nvme)
-            .and_then(|_| smart::nvme_smart(&dev_name));
+            .and_then(|_| smart::nvme_smart(&roots.device_node(&dev_name)));
         list.push(GuestDiskInfo {
             name: dev_name.clone(),
             smart,

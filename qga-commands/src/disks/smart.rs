@@ -10,25 +10,31 @@
 //! the node cannot be opened or the command fails the disk is reported
 //! without `smart`; the failure is only logged (at debug level).
 
+use std::path::Path;
+
 use qga_protocol::schema::{GuestDiskBusType, GuestDiskSmart};
 
 use crate::sys::{nvme_smart_log, NVME_SMART_LOG_LEN};
 
 /// The SMART data of the NVMe disk at device node `node`, or `None` (and
 /// a debug message) if it cannot be had.
-pub(super) fn nvme_smart(node: &str) -> Option<GuestDiskSmart> {
+pub(super) fn nvme_smart(node: &Path) -> Option<GuestDiskSmart> {
     let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
     let dev = match rustix::fs::open(node, flags, rustix::fs::Mode::empty()) {
         Ok(dev) => dev,
         Err(e) => {
-            log::debug!("Failed to open device: {node}: {}", crate::sys::strerror(e));
+            log::debug!(
+                "Failed to open device: {}: {}",
+                node.display(),
+                crate::sys::strerror(e)
+            );
             return None;
         }
     };
     match nvme_smart_log(&dev) {
         Ok(log) => Some(decode_smart_log(&log)),
         Err(e) => {
-            log::debug!("Failed to get smart: {node}: {e}");
+            log::debug!("Failed to get smart: {}: {e}", node.display());
             None
         }
     }
@@ -199,7 +205,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("nvme0n1");
         std::fs::write(&file, [0u8; 512]).unwrap();
-        assert_eq!(nvme_smart(&file.to_string_lossy()), None);
-        assert_eq!(nvme_smart(&dir.path().join("missing").to_string_lossy()), None);
+        assert_eq!(nvme_smart(&file), None);
+        assert_eq!(nvme_smart(&dir.path().join("missing")), None);
     }
 }

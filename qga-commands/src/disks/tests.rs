@@ -38,6 +38,7 @@ impl Fake {
         SysRoots {
             sys: self.path("sys"),
             udev_data: self.path("udev"),
+            dev: self.path("dev"),
         }
     }
 
@@ -320,9 +321,14 @@ fn disks_lists_disks_partitions_and_dependencies() {
     assert_eq!(dm.dependencies, Some(vec!["/dev/vda1".to_string()]));
     assert_eq!(dm.address, None);
     assert!(disks[find("/dev/nvme0n1p1")].partition);
-    // Only the NVMe disk is asked for SMART data (its node is the host's
-    // /dev/nvme0n1, so whether it gets any depends on the host).
-    for disk in disks.iter().filter(|d| d.name != "/dev/nvme0n1") {
+    // Only the NVMe disk is asked for SMART data, at its node under the
+    // fake /dev (none here: it gets none either; the VM test reads a real
+    // controller's).
+    assert_eq!(
+        f.roots().device_node("/dev/nvme0n1"),
+        f.path("dev").join("nvme0n1")
+    );
+    for disk in &disks {
         assert_eq!(disk.smart, None, "{}", disk.name);
     }
     assert_eq!(
@@ -356,6 +362,7 @@ fn disks_without_sysfs_fails_as_qemu() {
     let roots = SysRoots {
         sys: f.path("nosys"),
         udev_data: f.path("udev"),
+        dev: f.path("dev"),
     };
     let e = get_disks(&roots).unwrap_err();
     assert_eq!(
