@@ -18,7 +18,7 @@ export QGA_VM_AGENT QGA_VM_TEST=1
 echo "== cargo test"; cargo test --workspace --all-targets
 echo "== doc tests"; cargo test --workspace --doc
 # The benchmark script must keep working; its figures come from full runs
-# (README), so a missed goal (exit 1) in this short run is not a failure.
+# (README), so a missed goal (exit 3) in this short run is not a failure.
 echo "== side-by-side smoke run"
 python3 benches/side-by-side.py --ours "$QGA_VM_AGENT" --rounds 1 --sequential 500 --pipelined 2000 \
-    || [ $? -eq 1 ]
+    || [ $? -eq 3 ]
