@@ -63,7 +63,9 @@ impl Write for ReopeningFile {
             // If the new file cannot be opened, keep writing to the old one.
             match open_log(&self.path) {
                 Ok(file) => self.file = Some(file),
-                Err(e) if self.file.is_none() => return Err(e),
+                // A log file deferred until the thaw that cannot be opened
+                // then: standard error, as QEMU's agent falls back to.
+                Err(_) if self.file.is_none() => return std::io::stderr().write(buf),
                 Err(_) => {}
             }
         }

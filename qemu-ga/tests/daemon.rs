@@ -136,7 +136,15 @@ fn a_daemon_started_frozen_writes_its_pidfile_and_log_after_the_thaw() {
     let out = run_in_with_env(dir.path(), &args, &[("QGA_MOUNTINFO", &mountinfo)]);
     assert_eq!(out.status.code(), Some(0), "stderr {}", text(&out.stderr));
 
+    // The daemon, found by its socket, is killed whatever happens next.
     let mut c = Client::connect(&socket);
+    let pid = c.peer_pid();
+    let daemon = Daemon {
+        guard: ProcessGuard::new(pid),
+        socket: socket.clone(),
+        pidfile: pidfile.clone(),
+    };
+    assert_eq!(session_of(pid), pid, "not the detached daemon");
     c.assert_alive(1);
     assert_eq!(
         ret(&mut c, serde_json::json!({"execute": "guest-fsfreeze-status"})),
@@ -154,17 +162,11 @@ fn a_daemon_started_frozen_writes_its_pidfile_and_log_after_the_thaw() {
             .is_ok_and(|p| p.ends_with('\n') && !p.trim().is_empty())),
         "no pidfile after the thaw"
     );
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .expect("pidfile")
-        .trim()
-        .parse()
-        .expect("pid");
-    let daemon = Daemon {
-        guard: ProcessGuard::new(pid),
-        socket: socket.clone(),
-        pidfile: pidfile.clone(),
-    };
-    assert_eq!(session_of(pid), pid, "the pidfile names the daemon");
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).expect("pidfile").trim(),
+        pid.to_string(),
+        "the pidfile names the daemon"
+    );
     c.assert_alive(2);
     assert!(
         wait_until(EXIT_TIMEOUT, || std::fs::read_to_string(&log)

@@ -325,6 +325,12 @@ impl Short {
 }
 
 impl Client {
+    /// The pid of the process serving this connection.
+    pub fn peer_pid(&self) -> i32 {
+        let cred = rustix::net::sockopt::socket_peercred(&self.stream).expect("SO_PEERCRED");
+        cred.pid.as_raw_nonzero().get()
+    }
+
     /// Connects to `socket`.
     pub fn connect(socket: &Path) -> Client {
         let stream = UnixStream::connect(socket)
