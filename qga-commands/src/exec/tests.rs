@@ -37,6 +37,23 @@ fn wait(table: &ExecTable, pid: i64) -> GuestExecStatus {
     }
 }
 
+/// Polls until the process has finished, without collecting its status.
+fn wait_uncollected(table: &ExecTable, pid: i64) {
+    let start = Instant::now();
+    while !table.processes().by_pid[&pid].finished() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "pid {pid} did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A process printing `n` zero bytes, its standard output captured.
+fn zeros(n: usize) -> GuestExecArgs {
+    sh(&format!("head -c {n} /dev/zero"), Some(Mode::Stdout))
+}
+
 fn run(table: &ExecTable, request: &GuestExecArgs) -> GuestExecStatus {
     let pid = table.exec(request).unwrap().pid;
     wait(table, pid)
@@ -283,15 +300,10 @@ fn captured_output_has_a_total_budget() {
     // A budget of 1 MiB for this table: the first process's 768 KiB fits
     // whole; the second's does not until the first is forgotten.
     table.processes().output_budget = 1024 * 1024;
-    let print = |n: usize| sh(&format!("head -c {n} /dev/zero"), Some(Mode::Stdout));
-    let first = table.exec(&print(768 * 1024)).unwrap().pid;
-    let start = Instant::now();
-    while !table.processes().by_pid[&first].finished() {
-        assert!(start.elapsed() < Duration::from_secs(20));
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let first = table.exec(&zeros(768 * 1024)).unwrap().pid;
+    wait_uncollected(&table, first);
     assert!(table.processes().output_bytes() <= 1024 * 1024);
-    let second = wait(&table, table.exec(&print(768 * 1024)).unwrap().pid);
+    let second = wait(&table, table.exec(&zeros(768 * 1024)).unwrap().pid);
     assert_eq!(
         second.out_truncated,
         Some(false),
@@ -300,7 +312,7 @@ fn captured_output_has_a_total_budget() {
     assert_eq!(table.status(first).unwrap_err().0, UNKNOWN_PID);
 
     // Output of one unfinished process alone past the budget is dropped.
-    let third = wait(&table, table.exec(&print(3 * 1024 * 1024 / 2)).unwrap().pid);
+    let third = wait(&table, table.exec(&zeros(3 * 1024 * 1024 / 2)).unwrap().pid);
     assert_eq!(third.out_truncated, Some(true));
     let kept = base64_glib::decode(third.out_data.as_deref().unwrap()).unwrap();
     assert!(
@@ -332,13 +344,8 @@ fn reaps_on_a_timer_without_pidfds() {
 #[test]
 fn a_full_capture_makes_no_room_at_others_expense() {
     let table = ExecTable::new();
-    let print = |n: usize| sh(&format!("head -c {n} /dev/zero"), Some(Mode::Stdout));
-    let first = table.exec(&print(512 * 1024)).unwrap().pid;
-    let start = Instant::now();
-    while !table.processes().by_pid[&first].finished() {
-        assert!(start.elapsed() < Duration::from_secs(20));
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let first = table.exec(&zeros(512 * 1024)).unwrap().pid;
+    wait_uncollected(&table, first);
     // Room for what the first holds and one full stream.
     let held = table.processes().output_bytes();
     table.processes().output_budget = held + MAX_OUTPUT;
@@ -346,7 +353,7 @@ fn a_full_capture_makes_no_room_at_others_expense() {
     // output needs no room, so the first's status must stay.
     let second = wait(
         &table,
-        table.exec(&print(MAX_OUTPUT + 4 * 1024 * 1024)).unwrap().pid,
+        table.exec(&zeros(MAX_OUTPUT + 4 * 1024 * 1024)).unwrap().pid,
     );
     assert_eq!(second.out_truncated, Some(true));
     let first = wait(&table, first);
