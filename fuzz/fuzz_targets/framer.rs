@@ -6,29 +6,15 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qga_protocol::{parse_message, to_json, Frame, FrameError, Framer, Limits, Reply, Request};
+use qga_protocol::{parse_message, to_json, FrameError, Framer, Limits, Reply, Request};
 
 #[path = "common.rs"]
 mod common;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Out {
-    Msg(Vec<u8>),
-    Err(FrameError),
-}
+use common::{feed_chunks, Out};
 
 fn run<'a>(limits: Limits, chunks: impl Iterator<Item = &'a [u8]>) -> Vec<Out> {
-    let mut framer = Framer::with_limits(limits);
-    let mut out = Vec::new();
-    for chunk in chunks {
-        framer.feed(chunk, |f| {
-            out.push(match f {
-                Frame::Message(m) => Out::Msg(m.to_vec()),
-                Frame::Error(e) => Out::Err(e),
-            })
-        });
-    }
-    out
+    feed_chunks(&mut Framer::with_limits(limits), chunks)
 }
 
 /// The text of a stray token reduced to its last byte: with small limits it

@@ -12,54 +12,14 @@
 use proptest::prelude::*;
 use qapi_core::args::from_arguments;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 // ---------------------------------------------------------------------------
 // Argument types, in the shapes QAPI commands use
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct A {
-    id: i64,
-    name: Option<String>,
-    list: Option<Vec<B>>,
-    mode: Option<Mode>,
-    count: Option<u32>,
-    size: Option<u64>,
-    flag: Option<bool>,
-}
+mod support;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct B {
-    #[serde(rename = "logical-id")]
-    logical_id: i64,
-    online: bool,
-    ratio: Option<f64>,
-    small: Option<i8>,
-    mode: Option<Mode>,
-    counts: Option<Vec<u32>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct C {
-    inner: B,
-    modes: Vec<Mode>,
-    tags: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum Mode {
-    Set,
-    Cur,
-    EndOfFile,
-}
+use support::shapes::{Mode, A, B, C};
 
 const MODES: &[&str] = &["set", "cur", "end-of-file"];
 

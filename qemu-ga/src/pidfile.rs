@@ -82,8 +82,8 @@ impl Drop for Pidfile {
 const THAW_CHECK: Duration = Duration::from_millis(100);
 
 /// The pidfile of a running agent: held now, or to be acquired once the
-/// filesystems are thawed. Dropping it (or [`PidfileSlot::release`])
-/// removes the file and cancels a pending acquisition.
+/// filesystems are thawed. Dropping it removes the file and cancels a
+/// pending acquisition.
 #[derive(Debug)]
 pub struct PidfileSlot {
     shared: Arc<Mutex<SlotState>>,
@@ -128,17 +128,13 @@ impl PidfileSlot {
             .context("cannot start the pidfile thread")?;
         Ok(PidfileSlot { shared })
     }
-
-    /// Removes the pidfile if it was written, and cancels writing it.
-    pub fn release(&self) {
-        let mut state = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
-        state.released = true;
-        state.pidfile = None;
-    }
 }
 
 impl Drop for PidfileSlot {
+    /// Removes the pidfile if it was written, and cancels writing it.
     fn drop(&mut self) {
-        self.release();
+        let mut state = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        state.released = true;
+        state.pidfile = None;
     }
 }

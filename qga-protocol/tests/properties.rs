@@ -16,37 +16,12 @@ use qga_protocol::{
 };
 use serde_json::{Map, Value};
 
+mod support;
+
+use support::framing::{feed_chunks, json_eq, Out};
+
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// What the framer produced, owned, so runs can be compared.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Out {
-    Msg(Vec<u8>),
-    Err(FrameError),
-}
-
-impl Out {
-    fn message(&self) -> Option<&[u8]> {
-        match self {
-            Out::Msg(m) => Some(m),
-            Out::Err(_) => None,
-        }
-    }
-}
-
-fn feed_chunks<'a>(framer: &mut Framer, chunks: impl IntoIterator<Item = &'a [u8]>) -> Vec<Out> {
-    let mut out = Vec::new();
-    for chunk in chunks {
-        framer.feed(chunk, |f| {
-            out.push(match f {
-                Frame::Message(m) => Out::Msg(m.to_vec()),
-                Frame::Error(e) => Out::Err(e),
-            })
-        });
-    }
-    out
-}
 
 fn frames(limits: Limits, chunks: &[&[u8]]) -> Vec<Out> {
     feed_chunks(&mut Framer::with_limits(limits), chunks.iter().copied())
@@ -110,29 +85,6 @@ fn consume(message: &[u8]) {
         let text = to_json(&value).expect("serializable");
         let again = parse_message(&text).expect("to_json output parses");
         assert!(json_eq(&value, &again), "{value:?} -> {again:?}");
-    }
-}
-
-/// JSON equality where numbers compare by value (`1.0` prints as `1`).
-fn json_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            if x.is_f64() || y.is_f64() {
-                x.as_f64() == y.as_f64()
-            } else {
-                x == y
-            }
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .zip(y)
-                    .all(|((ka, va), (kb, vb))| ka == kb && json_eq(va, vb))
-        }
-        _ => a == b,
     }
 }
 

@@ -1,0 +1,60 @@
+//! Helpers for tests of the framer and the JSON writer, shared by the
+//! property tests and the fuzz targets (`fuzz/`, included with `#[path]`).
+#![allow(dead_code)]
+
+use qga_protocol::{Frame, FrameError, Framer};
+use serde_json::Value;
+
+/// What the framer produced, owned, so runs can be compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    Msg(Vec<u8>),
+    Err(FrameError),
+}
+
+impl Out {
+    /// The message, if this is one.
+    pub fn message(&self) -> Option<&[u8]> {
+        match self {
+            Out::Msg(m) => Some(m),
+            Out::Err(_) => None,
+        }
+    }
+}
+
+/// Feeds `chunks` in turn and collects every frame.
+pub fn feed_chunks<'a>(framer: &mut Framer, chunks: impl IntoIterator<Item = &'a [u8]>) -> Vec<Out> {
+    let mut out = Vec::new();
+    for chunk in chunks {
+        framer.feed(chunk, |f| {
+            out.push(match f {
+                Frame::Message(m) => Out::Msg(m.to_vec()),
+                Frame::Error(e) => Out::Err(e),
+            })
+        });
+    }
+    out
+}
+
+/// JSON equality where numbers compare by value (`1.0` prints as `1`).
+pub fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            if x.is_f64() || y.is_f64() {
+                x.as_f64() == y.as_f64()
+            } else {
+                x == y
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && json_eq(va, vb))
+        }
+        _ => a == b,
+    }
+}
