@@ -6,7 +6,7 @@ mod framing;
 #[path = "../../qapi-core/tests/support/shapes.rs"]
 mod shapes;
 
-pub use framing::{feed_chunks, json_eq, Out};
+pub use framing::{feed_chunks, json_eq, lax, nesting_depth, Out};
 pub use shapes::{Mode, A, B, C};
 
 /// True when `text` is in one of the forms QEMU words argument errors in.

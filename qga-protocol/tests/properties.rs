@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 mod support;
 
-use support::framing::{feed_chunks, json_eq, Out};
+use support::framing::{feed_chunks, json_eq, lax, nesting_depth, Out};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -39,37 +39,6 @@ fn cut<'a>(input: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
     }
     chunks.push(&input[prev..]);
     chunks
-}
-
-/// Deepest nesting of `{`/`[` in a message the framer handed over (which is
-/// lexically valid, so a quote-aware scan is enough).
-fn nesting_depth(message: &[u8]) -> usize {
-    let (mut depth, mut max) = (0i64, 0i64);
-    let mut quote = None;
-    let mut escaped = false;
-    for &b in message {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if b == b'\\' {
-                    escaped = true;
-                } else if b == q {
-                    quote = None;
-                }
-            }
-            None => match b {
-                b'"' | b'\'' => quote = Some(b),
-                b'{' | b'[' => {
-                    depth += 1;
-                    max = max.max(depth);
-                }
-                b'}' | b']' => depth -= 1,
-                _ => {}
-            },
-        }
-    }
-    max as usize
 }
 
 /// Every consumer of a framed message must take any message without panicking.
@@ -99,19 +68,6 @@ fn same_request(a: &Request, b: &Request) -> bool {
             (Some(x), Some(y)) => json_eq(x, y),
             (x, y) => x == y,
         }
-}
-
-/// Frames with the text of `Stray` errors reduced to their last byte (the one
-/// that could not continue the token): see `bug_stray_text_depends_on_split`.
-fn lax(out: &[Out]) -> Vec<Out> {
-    out.iter()
-        .map(|o| match o {
-            Out::Err(FrameError::Stray(text)) => {
-                Out::Err(FrameError::Stray(text.last().copied().into_iter().collect()))
-            }
-            other => other.clone(),
-        })
-        .collect()
 }
 
 /// (tokens, depth) of `v` as `to_json` writes it.
