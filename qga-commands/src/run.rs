@@ -20,16 +20,17 @@ use crate::sys::io_strerror;
 /// Most output kept for an error message.
 const MAX_OUTPUT: usize = 64 * 1024;
 
-/// Starts `command`, trying again a few times while the kernel says the
+/// Starts `command`, trying again for up to 2 s while the kernel says the
 /// program is being written (`ETXTBSY`): a script that was just written
-/// can still be open for writing in a child some other thread forked.
+/// can still be open for writing in a child some other thread forked and
+/// has not yet replaced by its program (longer under load).
 pub(crate) fn spawn_retrying(command: &mut Command) -> std::io::Result<std::process::Child> {
     let mut tries = 0;
     loop {
         match command.spawn() {
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error()) && tries < 10 => {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error()) && tries < 100 => {
                 tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(10));
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
             result => return result,
         }

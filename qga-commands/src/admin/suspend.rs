@@ -113,7 +113,7 @@ impl SuspendEnv {
         if let Some(path) = &self.path {
             command.env("PATH", path);
         }
-        let status = match command.status() {
+        let status = match crate::run::spawn_retrying(&mut command).and_then(|mut child| child.wait()) {
             Ok(status) => status,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => {
