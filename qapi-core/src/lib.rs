@@ -14,12 +14,14 @@ mod core_commands;
 mod dispatch;
 mod error;
 mod executor;
+mod frozen;
 mod registry;
 mod session;
 
 pub use core_commands::{register_core_commands, register_guest_info, register_sync_commands};
 pub use dispatch::{DispatchConfig, Dispatcher};
-pub use error::QapiError;
+pub use error::{echo, QapiError, ECHO_MAX};
 pub use executor::{Executor, Job};
+pub use frozen::FrozenState;
 pub use registry::{Command, Disabled, Handler, Outcome, Registry};
 pub use session::Session;

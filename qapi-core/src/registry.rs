@@ -1,7 +1,6 @@
 //! The table of commands an agent offers, and which of them may run now.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use qga_protocol::schema::{GuestAgentCommandInfo, GuestAgentInfo};
@@ -12,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::args::from_arguments;
 use crate::error::QapiError;
+use crate::frozen::FrozenState;
 
 /// What a handler produces: its result serialized as QEMU writes JSON.
 pub type Outcome = Result<Vec<u8>, QapiError>;
@@ -146,7 +146,7 @@ pub struct Registry {
     index: HashMap<String, usize>,
     blocked: HashSet<String>,
     allowed: Option<HashSet<String>>,
-    frozen: Arc<AtomicBool>,
+    frozen: Arc<FrozenState>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -170,7 +170,7 @@ impl Registry {
             index: HashMap::new(),
             blocked: HashSet::new(),
             allowed: None,
-            frozen: Arc::new(AtomicBool::new(false)),
+            frozen: Arc::new(FrozenState::new(false)),
         }
     }
 
@@ -250,18 +250,18 @@ impl Registry {
     /// Enters or leaves the frozen state, in which only commands marked
     /// [`Command::allow_while_frozen`] run.
     pub fn set_frozen(&self, frozen: bool) {
-        self.frozen.store(frozen, Ordering::SeqCst);
+        self.frozen.set(frozen);
     }
 
-    /// The frozen state as a shared flag, for code that must stay quiet
-    /// while filesystems are frozen (the logger).
-    pub fn frozen_flag(&self) -> Arc<AtomicBool> {
+    /// The frozen state, shared with code that must not write while
+    /// filesystems are frozen (the logger, the pidfile).
+    pub fn frozen_state(&self) -> Arc<FrozenState> {
         Arc::clone(&self.frozen)
     }
 
     /// Whether the registry is in the frozen state.
     pub fn is_frozen(&self) -> bool {
-        self.frozen.load(Ordering::SeqCst)
+        self.frozen.is_frozen()
     }
 
     /// Looks a command up by name.

@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::Parser;
+use qga_transport::VsockPeers;
 
 /// QEMU's default pidfile path.
 pub const DEFAULT_PIDFILE: &str = "/var/run/qemu-ga.pid";
@@ -65,9 +66,33 @@ pub struct Cli {
     /// (0: no limit).
     #[arg(long = "command-timeout", value_name = "SECONDS")]
     pub command_timeout: Option<u64>,
+    /// Seconds the fsfreeze hook may run before it is killed (0: no limit).
+    #[arg(long = "fsfreeze-hook-timeout", value_name = "SECONDS")]
+    pub fsfreeze_hook_timeout: Option<u64>,
+    /// Seconds after a freeze at which the agent thaws by itself if no
+    /// thaw has come (0: never).
+    #[arg(long = "fsfreeze-timeout", value_name = "SECONDS")]
+    pub fsfreeze_timeout: Option<u64>,
+    /// Permissions, in octal, of files `guest-file-open` creates.
+    #[arg(long = "file-create-mode", value_name = "MODE", value_parser = parse_file_mode)]
+    pub file_create_mode: Option<u32>,
+    /// The vsock peers accepted: `any`, or comma-separated context ids.
+    #[arg(long = "vsock-allow-cids", value_name = "CIDS")]
+    pub vsock_allow_cids: Option<VsockPeers>,
     /// Print help and exit.
     #[arg(short = 'h', long = "help")]
     pub help: bool,
+}
+
+/// Parses permission bits written in octal (`0644`); setuid, setgid and
+/// sticky bits are refused.
+pub fn parse_file_mode(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text.trim(), 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!(
+            "invalid file mode '{text}': expected permission bits in octal, 0000 to 0777"
+        )),
+    }
 }
 
 impl Cli {
@@ -128,6 +153,18 @@ QEMU Guest Agent {version}, memory-safe implementation
       --command-timeout SECONDS
                     error out a command that runs longer than this, and go
                     on serving (default: {DEFAULT_COMMAND_TIMEOUT}; 0: no limit)
+      --fsfreeze-hook-timeout=SECONDS
+                    kill the fsfreeze hook (and its process group) after this
+                    long and fail the freeze (default: 60; 0: no limit)
+      --fsfreeze-timeout=SECONDS
+                    thaw by itself when no guest-fsfreeze-thaw comes this long
+                    after a freeze (default: 600; 0: never)
+      --file-create-mode=MODE
+                    permissions, in octal, of files guest-file-open creates
+                    (default: 0644)
+      --vsock-allow-cids=CIDS
+                    vsock peers accepted: 'any' or comma-separated context ids
+                    (default: 2, the host)
   -h, --help        print this help and exit
 "
     )

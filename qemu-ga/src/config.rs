@@ -10,7 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Cli, DEFAULT_PIDFILE, DEFAULT_STATEDIR};
+use qga_transport::VsockPeers;
+
+use crate::cli::{parse_file_mode, Cli, DEFAULT_PIDFILE, DEFAULT_STATEDIR};
 
 /// The configuration file read when neither `-c` nor `QGA_CONF` names one.
 pub const DEFAULT_CONFIG: &str = "/etc/qemu/qemu-ga.conf";
@@ -74,6 +76,14 @@ pub struct Config {
     pub block_rpcs: Vec<String>,
     /// `allow-rpcs` / `-a`.
     pub allow_rpcs: Vec<String>,
+    /// `fsfreeze-hook-timeout` / `--fsfreeze-hook-timeout`, in seconds.
+    pub fsfreeze_hook_timeout: Option<u64>,
+    /// `fsfreeze-timeout` / `--fsfreeze-timeout`, in seconds.
+    pub fsfreeze_timeout: Option<u64>,
+    /// `file-create-mode` / `--file-create-mode`.
+    pub file_create_mode: Option<u32>,
+    /// `vsock-allow-cids` / `--vsock-allow-cids`.
+    pub vsock_allow_cids: Option<VsockPeers>,
 }
 
 /// Splits a comma-separated list, dropping empty items. Like QEMU's, the
@@ -152,14 +162,16 @@ impl Config {
                 continue;
             }
             let (key, value) = (key.trim(), unescape(value.trim()));
+            let bad_value = || ConfigError::Value {
+                path: path.to_path_buf(),
+                key: key.to_string(),
+                value: value.clone(),
+            };
+            let seconds = || value.parse::<u64>().map_err(|_| bad_value());
             let boolean = || match value.as_str() {
                 "true" | "1" => Ok(true),
                 "false" | "0" => Ok(false),
-                _ => Err(ConfigError::Value {
-                    path: path.to_path_buf(),
-                    key: key.to_string(),
-                    value: value.clone(),
-                }),
+                _ => Err(bad_value()),
             };
             match key {
                 "daemon" => config.daemon = boolean()?,
@@ -173,6 +185,12 @@ impl Config {
                 "statedir" => config.statedir = Some(value.into()),
                 "block-rpcs" => config.block_rpcs = split_list(&value),
                 "allow-rpcs" => config.allow_rpcs = split_list(&value),
+                "fsfreeze-hook-timeout" => config.fsfreeze_hook_timeout = Some(seconds()?),
+                "fsfreeze-timeout" => config.fsfreeze_timeout = Some(seconds()?),
+                "file-create-mode" => {
+                    config.file_create_mode = Some(parse_file_mode(&value).map_err(|_| bad_value())?);
+                }
+                "vsock-allow-cids" => config.vsock_allow_cids = Some(value.parse().map_err(|_| bad_value())?),
                 // Unknown keys are ignored, as QEMU ignores them.
                 _ => {}
             }
@@ -199,6 +217,18 @@ impl Config {
         or(&mut self.pidfile, &cli.pidfile);
         or(&mut self.fsfreeze_hook, &cli.fsfreeze_hook);
         or(&mut self.statedir, &cli.statedir);
+        if cli.fsfreeze_hook_timeout.is_some() {
+            self.fsfreeze_hook_timeout = cli.fsfreeze_hook_timeout;
+        }
+        if cli.fsfreeze_timeout.is_some() {
+            self.fsfreeze_timeout = cli.fsfreeze_timeout;
+        }
+        if cli.file_create_mode.is_some() {
+            self.file_create_mode = cli.file_create_mode;
+        }
+        if cli.vsock_allow_cids.is_some() {
+            self.vsock_allow_cids.clone_from(&cli.vsock_allow_cids);
+        }
         for list in &cli.block_rpcs {
             self.block_rpcs.extend(split_list(list));
         }
@@ -222,7 +252,9 @@ impl Config {
             .get_or_insert_with(|| PathBuf::from(DEFAULT_STATEDIR));
     }
 
-    /// The configuration as a key file, in QEMU's `-D` layout.
+    /// The configuration as a key file, in QEMU's `-D` layout; this agent's
+    /// own keys follow, each only when set, so that the dump of a
+    /// configuration QEMU's agent could read is the one QEMU's prints.
     pub fn dump(&self) -> String {
         let mut out = String::from("[general]\n");
         let mut line = |key: &str, value: &str| {
@@ -255,6 +287,18 @@ impl Config {
         line("retry-path", &self.retry_path.to_string());
         line("block-rpcs", &self.block_rpcs.join(","));
         line("allow-rpcs", &self.allow_rpcs.join(","));
+        if let Some(secs) = self.fsfreeze_hook_timeout {
+            line("fsfreeze-hook-timeout", &secs.to_string());
+        }
+        if let Some(secs) = self.fsfreeze_timeout {
+            line("fsfreeze-timeout", &secs.to_string());
+        }
+        if let Some(mode) = self.file_create_mode {
+            line("file-create-mode", &format!("{mode:04o}"));
+        }
+        if let Some(peers) = &self.vsock_allow_cids {
+            line("vsock-allow-cids", &peers.to_string());
+        }
         out
     }
 }
@@ -316,6 +360,39 @@ mod tests {
              pidfile=/var/run/qemu-ga.pid\nstatedir=/var/run\nverbose=false\nretry-path=false\nblock-rpcs=\n\
              allow-rpcs=\n"
         );
+    }
+
+    #[test]
+    fn this_agents_own_keys_read_and_dump_back() {
+        let text = "[general]\nfsfreeze-hook-timeout=5\nfsfreeze-timeout=0\nfile-create-mode=0640\n\
+                    vsock-allow-cids=2,3\n";
+        let mut config = Config::parse(text, Path::new("c")).unwrap();
+        config.fill_defaults(|_| None);
+        let dump = config.dump();
+        assert!(
+            dump.ends_with(
+                "allow-rpcs=\nfsfreeze-hook-timeout=5\nfsfreeze-timeout=0\nfile-create-mode=0640\n\
+                 vsock-allow-cids=2,3\n"
+            ),
+            "{dump}"
+        );
+        assert_eq!(Config::parse(&dump, Path::new("d")).unwrap(), config);
+        config.apply(&cli(&[
+            "--fsfreeze-timeout=9",
+            "--file-create-mode=600",
+            "--vsock-allow-cids=any",
+        ]));
+        assert_eq!(config.fsfreeze_timeout, Some(9));
+        assert_eq!(config.fsfreeze_hook_timeout, Some(5));
+        assert_eq!(config.file_create_mode, Some(0o600));
+        assert_eq!(config.vsock_allow_cids, Some(VsockPeers::Any));
+        let err = |t: &str| Config::parse(t, Path::new("f")).unwrap_err().to_string();
+        assert_eq!(
+            err("[general]\nfile-create-mode=4755\n"),
+            "error parsing config file f: key 'file-create-mode' has a value that cannot be interpreted: '4755'"
+        );
+        assert!(err("[general]\nfsfreeze-timeout=-1\n").contains("'fsfreeze-timeout'"));
+        assert!(err("[general]\nvsock-allow-cids=host\n").contains("'vsock-allow-cids'"));
     }
 
     #[test]

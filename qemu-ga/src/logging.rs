@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use log::{Level, LevelFilter};
+use qapi_core::FrozenState;
 
 fn level_name(level: Level) -> &'static str {
     match level {
@@ -20,21 +21,23 @@ fn level_name(level: Level) -> &'static str {
     }
 }
 
-/// A logger that writes nothing while `suspended` is set: filesystems are
-/// frozen and a write could block the agent (or dirty a snapshot).
+/// A logger that writes nothing while filesystems are frozen: a write
+/// could block the agent (or dirty a snapshot). The frozen state is checked
+/// under its own lock, which a freeze takes before its first `FIFREEZE`, so
+/// a line being written when a freeze starts is finished first.
 struct Suspendable {
     inner: env_logger::Logger,
-    suspended: Arc<AtomicBool>,
+    frozen: Arc<FrozenState>,
 }
 
 impl log::Log for Suspendable {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        !self.suspended.load(Ordering::Relaxed) && self.inner.enabled(metadata)
+        !self.frozen.is_frozen() && self.inner.enabled(metadata)
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            self.inner.log(record);
+        if self.inner.enabled(record.metadata()) {
+            self.frozen.while_thawed(|| self.inner.log(record));
         }
     }
 
@@ -81,11 +84,11 @@ impl Write for ReopeningFile {
 }
 
 /// Sets up logging: debug records too when `verbose`; nothing is written
-/// while `suspended` is set; the log file is reopened after `reopen` is set.
+/// while `frozen`; the log file is reopened after `reopen` is set.
 pub fn init(
     verbose: bool,
     logfile: Option<&Path>,
-    suspended: Arc<AtomicBool>,
+    frozen: Arc<FrozenState>,
     reopen: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     let mut builder = env_logger::Builder::new();
@@ -106,7 +109,7 @@ pub fn init(
         )
     });
     if let Some(path) = logfile {
-        let file = if suspended.load(Ordering::SeqCst) {
+        let file = if frozen.is_frozen() {
             None
         } else {
             Some(open_log(path).with_context(|| format!("failed to open log file {}", path.display()))?)
@@ -121,7 +124,7 @@ pub fn init(
     }
     let inner = builder.build();
     let level = inner.filter();
-    log::set_boxed_logger(Box::new(Suspendable { inner, suspended })).context("failed to set up logging")?;
+    log::set_boxed_logger(Box::new(Suspendable { inner, frozen })).context("failed to set up logging")?;
     log::set_max_level(level);
     Ok(())
 }

@@ -187,6 +187,7 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
         method,
         path: path.clone(),
         retry: config.retry_path,
+        vsock_peers: config.vsock_allow_cids.clone().unwrap_or_default(),
     };
     let statedir = absolute(config.statedir.as_deref().unwrap_or(Path::new(DEFAULT_STATEDIR)))?;
     if !statedir.is_dir() {
@@ -201,6 +202,18 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
         sbin_dir: std::env::var_os("QGA_SBIN_DIR").map_or_else(|| PathBuf::from("/sbin"), PathBuf::from),
         mountinfo: std::env::var_os("QGA_MOUNTINFO")
             .map_or_else(|| PathBuf::from("/proc/self/mountinfo"), PathBuf::from),
+        ..AgentConfig::default()
+    };
+    let seconds = |secs: u64| (secs > 0).then(|| Duration::from_secs(secs));
+    let agent_config = AgentConfig {
+        fsfreeze_hook_timeout: config
+            .fsfreeze_hook_timeout
+            .map_or(agent_config.fsfreeze_hook_timeout, seconds),
+        fsfreeze_timeout: config
+            .fsfreeze_timeout
+            .map_or(agent_config.fsfreeze_timeout, seconds),
+        file_create_mode: config.file_create_mode.unwrap_or(agent_config.file_create_mode),
+        ..agent_config
     };
     let agent = Arc::new(Agent::new(agent_config).context("failed to load persistent state")?);
     let registry = Arc::new(build_registry(config, &agent)?);
@@ -210,7 +223,7 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
     logging::init(
         config.verbose,
         logfile.as_deref(),
-        registry.frozen_flag(),
+        registry.frozen_state(),
         reopen_log,
     )?;
     if registry.is_frozen() {
@@ -221,7 +234,10 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
 
     let _pidfile = if daemon_child {
         let pidfile = absolute(config.pidfile.as_deref().unwrap_or(Path::new(DEFAULT_PIDFILE)))?;
-        Some(PidfileSlot::acquire_when_thawed(pidfile, registry.frozen_flag())?)
+        Some(PidfileSlot::acquire_when_thawed(
+            pidfile,
+            registry.frozen_state(),
+        )?)
     } else {
         None
     };

@@ -8,11 +8,10 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use anyhow::{bail, Context};
+use qapi_core::FrozenState;
 use rustix::fs::{flock, FlockOperation};
 
 /// A pidfile this process holds: locked, naming this process.
@@ -78,9 +77,6 @@ impl Drop for Pidfile {
     }
 }
 
-/// How often an agent started frozen looks whether it has been thawed.
-const THAW_CHECK: Duration = Duration::from_millis(100);
-
 /// The pidfile of a running agent: held now, or to be acquired once the
 /// filesystems are thawed. Dropping it removes the file and cancels a
 /// pending acquisition.
@@ -96,10 +92,10 @@ struct SlotState {
 }
 
 impl PidfileSlot {
-    /// Acquires the pidfile at `path` now, or, while `frozen` is set, once
-    /// it clears (a failure then is logged, since start-up is over).
-    pub fn acquire_when_thawed(path: PathBuf, frozen: Arc<AtomicBool>) -> anyhow::Result<PidfileSlot> {
-        if !frozen.load(Ordering::SeqCst) {
+    /// Acquires the pidfile at `path` now, or, while `frozen`, at the thaw
+    /// (a failure then is logged, since start-up is over).
+    pub fn acquire_when_thawed(path: PathBuf, frozen: Arc<FrozenState>) -> anyhow::Result<PidfileSlot> {
+        if !frozen.is_frozen() {
             let pidfile = Pidfile::acquire(&path)?;
             return Ok(PidfileSlot {
                 shared: Arc::new(Mutex::new(SlotState {
@@ -113,9 +109,7 @@ impl PidfileSlot {
         std::thread::Builder::new()
             .name("pidfile".into())
             .spawn(move || {
-                while frozen.load(Ordering::SeqCst) {
-                    std::thread::sleep(THAW_CHECK);
-                }
+                frozen.wait_thawed();
                 let mut state = pending.lock().unwrap_or_else(PoisonError::into_inner);
                 if state.released {
                     return;

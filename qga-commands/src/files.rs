@@ -43,6 +43,10 @@ pub const MAX_HANDLES: usize = 1024;
 /// Permissions of files the agent creates.
 const NEW_FILE_MODE: u32 = 0o666;
 
+/// Permissions of files `guest-file-open` creates by default
+/// (`file-create-mode`): no write permission for group and others.
+pub const DEFAULT_CREATE_MODE: u32 = 0o644;
+
 /// The open handles.
 #[derive(Debug)]
 pub struct FileTable {

@@ -36,6 +36,13 @@ use crate::run::run_command;
 use crate::state::FrozenMarker;
 use crate::sys;
 
+/// How long the fsfreeze hook may run by default (`fsfreeze-hook-timeout`).
+pub const DEFAULT_HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long after a freeze the agent thaws by itself by default when no
+/// thaw comes (`fsfreeze-timeout`).
+pub const DEFAULT_AUTO_THAW: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Freezes and thaws filesystems and tracks the frozen state.
 #[derive(Debug)]
 pub struct Freezer {

@@ -28,6 +28,7 @@ pub mod testing;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use qapi_core::Registry;
 use qga_protocol::schema::{
@@ -57,6 +58,14 @@ pub struct AgentConfig {
     pub sbin_dir: PathBuf,
     /// The mount table read for freezing (`/proc/self/mountinfo`).
     pub mountinfo: PathBuf,
+    /// Longest the fsfreeze hook may run (`fsfreeze-hook-timeout`);
+    /// `None` for no limit.
+    pub fsfreeze_hook_timeout: Option<Duration>,
+    /// How long after a freeze the agent thaws by itself if no thaw has
+    /// come (`fsfreeze-timeout`); `None` for never.
+    pub fsfreeze_timeout: Option<Duration>,
+    /// Permissions of files `guest-file-open` creates (`file-create-mode`).
+    pub file_create_mode: u32,
 }
 
 impl Default for AgentConfig {
@@ -66,6 +75,9 @@ impl Default for AgentConfig {
             fsfreeze_hook: None,
             sbin_dir: PathBuf::from("/sbin"),
             mountinfo: PathBuf::from("/proc/self/mountinfo"),
+            fsfreeze_hook_timeout: Some(freeze::DEFAULT_HOOK_TIMEOUT),
+            fsfreeze_timeout: Some(freeze::DEFAULT_AUTO_THAW),
+            file_create_mode: files::DEFAULT_CREATE_MODE,
         }
     }
 }

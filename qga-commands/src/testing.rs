@@ -94,3 +94,167 @@ impl Drop for LoopFs {
         quiet("umount", &[&self.mnt()]);
     }
 }
+
+/// An unprivileged user account made for a test (with `useradd`), with a
+/// home directory under `/home`; removed with its home (`userdel -r`) when
+/// dropped. Tests use it to set the traps a guest's users can set: files,
+/// symbolic links and FIFOs made as that user. Needs root.
+#[derive(Debug)]
+pub struct GuestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+    home: PathBuf,
+}
+
+/// Runs an account tool, trying again while another one holds the
+/// password file's lock (tests run in parallel).
+fn account_tool(program: &str, args: &[&str]) -> bool {
+    for _ in 0..200 {
+        let output = Command::new(program).args(args).stdin(Stdio::null()).output();
+        match output {
+            Ok(out) if out.status.success() => return true,
+            Ok(out) if String::from_utf8_lossy(&out.stderr).contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Ok(out) => {
+                eprintln!("{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+                return false;
+            }
+            Err(e) => {
+                eprintln!("{program}: {e}");
+                return false;
+            }
+        }
+    }
+    false
+}
+
+impl GuestUser {
+    /// Creates a user whose name starts with `qga` and holds `tag` (a few
+    /// letters naming the test); `None` (after saying why) when not root.
+    /// Under CI, not being root is a failure.
+    pub fn new(tag: &str) -> Option<GuestUser> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must run these tests as root"
+            );
+            eprintln!("skipping: tests with a guest user need root");
+            return None;
+        }
+        let tag: String = tag.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+        let name = format!(
+            "qga{tag}{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        // A user left by an earlier run that was killed: remove it first.
+        let _ = account_tool("userdel", &["-r", "-f", &name]);
+        assert!(
+            account_tool("useradd", &["-m", "-U", "-s", "/bin/sh", &name]),
+            "useradd {name} failed"
+        );
+        let line = std::fs::read_to_string("/etc/passwd")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.split(':').next() == Some(name.as_str()))
+            .map(str::to_string);
+        let Some(line) = line else {
+            panic!("{name} is not in /etc/passwd after useradd");
+        };
+        let fields: Vec<&str> = line.split(':').collect();
+        let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u32>().ok());
+        let (Some(uid), Some(gid), Some(home)) = (number(2), number(3), fields.get(5)) else {
+            panic!("bad passwd line {line}");
+        };
+        Some(GuestUser {
+            uid,
+            gid,
+            home: PathBuf::from(home),
+            name,
+        })
+    }
+
+    /// The user name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The user id.
+    pub fn uid(&self) -> u32 {
+        self.uid
+    }
+
+    /// The primary group id.
+    pub fn gid(&self) -> u32 {
+        self.gid
+    }
+
+    /// The home directory.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// Runs `sh -c script` as this user (no supplementary groups, `HOME`
+    /// set, in the home directory); whether it succeeded.
+    pub fn try_sh(&self, script: &str) -> bool {
+        let status = Command::new("setpriv")
+            .arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.gid))
+            .args(["--clear-groups", "sh", "-c", script])
+            .env("HOME", &self.home)
+            .current_dir(&self.home)
+            .stdin(Stdio::null())
+            .status();
+        match status {
+            Ok(status) => status.success(),
+            Err(e) => panic!("cannot run setpriv (util-linux): {e}"),
+        }
+    }
+
+    /// Runs `sh -c script` as this user; panics if it fails.
+    #[track_caller]
+    pub fn sh(&self, script: &str) {
+        assert!(self.try_sh(script), "as {}: `{script}` failed", self.name);
+    }
+}
+
+impl Drop for GuestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-u", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !account_tool("userdel", &["-r", "-f", &self.name]) {
+            eprintln!("could not remove test user {}", self.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guest_user_acts_with_its_own_ids() {
+        let Some(user) = GuestUser::new("self") else {
+            return;
+        };
+        assert!(user.uid() > 0);
+        assert!(user.home().is_dir());
+        user.sh("test \"$(id -u)\" = \"$(stat -c %u .)\" && touch mine");
+        assert!(!user.try_sh("touch /etc/qga-test-not-allowed"));
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(user.home().join("mine")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (user.uid(), user.gid()));
+        let name = user.name().to_string();
+        let home = user.home().to_path_buf();
+        drop(user);
+        assert!(!home.exists());
+        assert!(!std::fs::read_to_string("/etc/passwd").unwrap().contains(&name));
+    }
+}

@@ -10,7 +10,7 @@ use crate::method::Method;
 use crate::serve::{serve_listener, Service};
 use crate::stop::StopSignal;
 use crate::unix::{ListenError, UnixChannel};
-use crate::vsock::{BadVsockAddr, VsockAddr, VsockChannel};
+use crate::vsock::{BadVsockAddr, VsockAddr, VsockChannel, VsockPeers};
 
 /// How long to wait before opening a channel again (QEMU's interval).
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(5);
@@ -24,6 +24,8 @@ pub struct ChannelConfig {
     pub path: PathBuf,
     /// Keep trying when the channel cannot be opened or fails (`-r`).
     pub retry: bool,
+    /// Which peers a vsock channel accepts.
+    pub vsock_peers: VsockPeers,
 }
 
 /// Why a channel could not be opened or stopped working.

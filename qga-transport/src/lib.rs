@@ -27,4 +27,4 @@ pub use method::{Method, UnknownMethod};
 pub use serve::{serve_connection, serve_listener, Ended, Listener, Service, READ_CHUNK};
 pub use stop::StopSignal;
 pub use unix::{ListenError, UnixChannel};
-pub use vsock::{BadVsockAddr, VsockAddr, VsockChannel};
+pub use vsock::{BadVsockAddr, BadVsockPeers, VsockAddr, VsockChannel, VsockPeers, HOST_CID};

@@ -26,6 +26,70 @@ impl std::str::FromStr for VsockAddr {
     }
 }
 
+/// The context id of the host (`VMADDR_CID_HOST`).
+pub const HOST_CID: u32 = 2;
+
+/// Which vsock peers may connect (`vsock-allow-cids`): by default only the
+/// host, so that neither another guest nor a process of this guest (over
+/// the local loopback, CID 1) can talk to the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VsockPeers {
+    /// Any peer.
+    Any,
+    /// Only peers with one of these context ids.
+    Cids(Vec<u32>),
+}
+
+impl Default for VsockPeers {
+    fn default() -> Self {
+        VsockPeers::Cids(vec![HOST_CID])
+    }
+}
+
+impl VsockPeers {
+    /// Whether a peer with context id `cid` may connect.
+    pub fn allows(&self, cid: u32) -> bool {
+        match self {
+            VsockPeers::Any => true,
+            VsockPeers::Cids(cids) => cids.contains(&cid),
+        }
+    }
+}
+
+/// Why a list of vsock peers did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid vsock peer list '{0}': expected 'any' or comma-separated context ids")]
+pub struct BadVsockPeers(pub String);
+
+impl std::str::FromStr for VsockPeers {
+    type Err = BadVsockPeers;
+
+    /// Parses `any`, or context ids separated by commas (`2,3`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim() == "any" {
+            return Ok(VsockPeers::Any);
+        }
+        let cids = s
+            .split(',')
+            .map(|cid| cid.trim().parse::<u32>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| BadVsockPeers(s.to_string()))?;
+        Ok(VsockPeers::Cids(cids))
+    }
+}
+
+impl std::fmt::Display for VsockPeers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VsockPeers::Any => f.write_str("any"),
+            VsockPeers::Cids(cids) => {
+                let list: Vec<String> = cids.iter().map(u32::to_string).collect();
+                f.write_str(&list.join(","))
+            }
+        }
+    }
+}
+
 /// A listening vsock socket.
 #[derive(Debug)]
 pub struct VsockChannel {
@@ -78,5 +142,19 @@ mod tests {
             "nope".parse::<VsockAddr>().unwrap_err().to_string(),
             "invalid vsock address 'nope': expected <cid>:<port>"
         );
+    }
+
+    #[test]
+    fn peer_lists_parse_and_print_back() {
+        assert_eq!(VsockPeers::default(), VsockPeers::Cids(vec![HOST_CID]));
+        assert_eq!("any".parse(), Ok(VsockPeers::Any));
+        assert_eq!("2, 3".parse(), Ok(VsockPeers::Cids(vec![2, 3])));
+        assert_eq!("2,3".parse::<VsockPeers>().unwrap().to_string(), "2,3");
+        for bad in ["", "x", "2,", "-1", "any,2"] {
+            assert!(bad.parse::<VsockPeers>().is_err(), "{bad}");
+        }
+        assert!(VsockPeers::default().allows(2));
+        assert!(!VsockPeers::default().allows(1));
+        assert!(VsockPeers::Any.allows(7));
     }
 }
