@@ -19,9 +19,9 @@ mod registry;
 mod session;
 
 pub use core_commands::{register_core_commands, register_guest_info, register_sync_commands};
-pub use dispatch::{DispatchConfig, Dispatcher};
+pub use dispatch::{DispatchConfig, Dispatcher, GiveUp, RunningCommand};
 pub use error::{echo, QapiError, ECHO_MAX};
-pub use executor::{Executor, Job};
+pub use executor::{Executor, Job, Running, MAX_ABANDONED};
 pub use frozen::FrozenState;
-pub use registry::{Command, Disabled, Handler, Outcome, Registry};
-pub use session::Session;
+pub use registry::{Command, Disabled, Handler, Hook, Outcome, Registry};
+pub use session::{Link, Session, Wait, MAX_READ_AHEAD};

@@ -19,6 +19,9 @@ pub type Outcome = Result<Vec<u8>, QapiError>;
 /// A command's code, taking the raw `arguments` object.
 pub type Handler = Arc<dyn Fn(&Registry, Map<String, Value>) -> Outcome + Send + Sync>;
 
+/// Code run on the channel thread to make work in progress end early.
+pub type Hook = Arc<dyn Fn() + Send + Sync>;
+
 /// Why a command may not run now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disabled {
@@ -50,6 +53,8 @@ pub struct Command {
     unbounded: bool,
     allowed_while_frozen: bool,
     delimited: bool,
+    cancel: Option<Hook>,
+    urgent: Option<Hook>,
 }
 
 impl std::fmt::Debug for Command {
@@ -61,6 +66,8 @@ impl std::fmt::Debug for Command {
             .field("unbounded", &self.unbounded)
             .field("allowed_while_frozen", &self.allowed_while_frozen)
             .field("delimited", &self.delimited)
+            .field("cancel", &self.cancel.is_some())
+            .field("urgent", &self.urgent.is_some())
             .finish()
     }
 }
@@ -103,6 +110,17 @@ impl Command {
         &self.handler
     }
 
+    /// How to make a run of this command end early, if it can.
+    pub fn cancel_hook(&self) -> Option<&Hook> {
+        self.cancel.as_ref()
+    }
+
+    /// What to do at once when a request for this command arrives while
+    /// an earlier command still runs, if anything.
+    pub fn urgent_hook(&self) -> Option<&Hook> {
+        self.urgent.as_ref()
+    }
+
     /// Marks the command as finishing at once: it runs on the channel thread.
     pub fn instant(&mut self) -> &mut Self {
         self.instant = true;
@@ -132,6 +150,25 @@ impl Command {
     /// Precedes the command's success reply with 0xFF.
     pub fn delimit_response(&mut self) -> &mut Self {
         self.delimited = true;
+        self
+    }
+
+    /// Says how to make a run of this command end early: `cancel` is
+    /// called when the dispatcher gives up waiting for it (its deadline
+    /// passed, or the agent is stopping). The run should then undo what it
+    /// did and return soon.
+    pub fn cancel_with(&mut self, cancel: impl Fn() + Send + Sync + 'static) -> &mut Self {
+        self.cancel = Some(Arc::new(cancel));
+        self
+    }
+
+    /// Marks the command urgent: when a request for it is read while an
+    /// earlier command still runs, `hook` is called at once on the channel
+    /// thread (to cut that work short); the request itself then waits its
+    /// turn as usual. `guest-fsfreeze-thaw` uses it to stop a freeze in
+    /// progress.
+    pub fn urgent(&mut self, hook: impl Fn() + Send + Sync + 'static) -> &mut Self {
+        self.urgent = Some(Arc::new(hook));
         self
     }
 }
@@ -164,13 +201,19 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// An empty registry for an agent reporting `version` in `guest-info`.
     pub fn new(version: impl Into<String>) -> Self {
+        Registry::with_frozen_state(version, Arc::new(FrozenState::new(false)))
+    }
+
+    /// An empty registry whose frozen state is `frozen`, owned by the code
+    /// that freezes filesystems.
+    pub fn with_frozen_state(version: impl Into<String>, frozen: Arc<FrozenState>) -> Self {
         Registry {
             version: version.into(),
             commands: Vec::new(),
             index: HashMap::new(),
             blocked: HashSet::new(),
             allowed: None,
-            frozen: Arc::new(FrozenState::new(false)),
+            frozen,
         }
     }
 
@@ -190,6 +233,8 @@ impl Registry {
             unbounded: false,
             allowed_while_frozen: false,
             delimited: false,
+            cancel: None,
+            urgent: None,
         };
         let at = match self.index.get(name) {
             Some(&at) => {

@@ -1,14 +1,84 @@
-//! One conversation with a host, sans-IO: bytes in, reply bytes out.
+//! One conversation with a host: bytes in, replies out, in order.
+//!
+//! The session frames what the host sends into a queue of requests and
+//! serves the queue in order. While a command runs on a worker, it does not
+//! sit idle: it keeps reading the host (through its [`Link`]) into the
+//! queue, so that a request for an *urgent* command (`guest-fsfreeze-thaw`)
+//! can cut short the work in progress (a freeze) at once. Replies still
+//! come in request order. Reading ahead stops while the queue holds
+//! [`MAX_READ_AHEAD`] bytes, so a host that floods the channel is slowed
+//! down by its own socket buffer rather than by the agent's memory.
 
-use qga_protocol::{Frame, Framer};
+use std::collections::VecDeque;
+use std::os::fd::BorrowedFd;
+use std::time::Instant;
 
-use crate::dispatch::Dispatcher;
+use qga_protocol::{encode_error, Frame, Framer, Request};
 
-/// Frames incoming bytes and dispatches each message, in order.
+use crate::dispatch::{Dispatcher, GiveUp, RunningCommand};
+use crate::error::QapiError;
+
+/// Bytes of queued requests past which the session stops reading the host
+/// while a command runs.
+pub const MAX_READ_AHEAD: usize = 1 << 20;
+
+/// Capacity of the reply buffer kept between replies; a larger one (after
+/// a large reply) is given back.
+const KEPT_REPLY_CAPACITY: usize = 64 * 1024;
+
+/// What woke a [`Link::wait`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Wait<'a> {
+    /// The descriptor waited on is readable: the command has ended.
+    Ready,
+    /// The host sent these bytes.
+    Input(&'a [u8]),
+    /// The host closed its end (or reading failed): read no more for now.
+    Closed,
+    /// The deadline passed.
+    TimedOut,
+    /// The agent is stopping.
+    Stopped,
+}
+
+/// The session's view of the connection to the host, provided by the
+/// transport.
+pub trait Link {
+    /// Writes `out` to the host and clears it. Once a write has failed
+    /// (the host is gone), later data is dropped.
+    fn flush(&mut self, out: &mut Vec<u8>);
+
+    /// Waits until `ready` turns readable, the host sends bytes (only when
+    /// `read` is true), `deadline` passes or the agent is stopping.
+    fn wait(&mut self, ready: BorrowedFd<'_>, read: bool, deadline: Option<Instant>) -> Wait<'_>;
+}
+
+/// A request, or an error reply, waiting its turn.
+#[derive(Debug)]
+enum Queued {
+    /// A decoded request and the size of its message.
+    Request(Request, usize),
+    /// The reply to input that is not a valid request.
+    Reply(Vec<u8>),
+}
+
+impl Queued {
+    fn size(&self) -> usize {
+        match self {
+            Queued::Request(_, size) => *size,
+            Queued::Reply(reply) => reply.len(),
+        }
+    }
+}
+
+/// Frames incoming bytes and answers each message, in order.
 #[derive(Debug)]
 pub struct Session {
     framer: Framer,
     dispatcher: Dispatcher,
+    queue: VecDeque<Queued>,
+    queued_bytes: usize,
+    out: Vec<u8>,
 }
 
 impl Session {
@@ -19,7 +89,13 @@ impl Session {
 
     /// A session with a given framer (for other limits).
     pub fn with_framer(framer: Framer, dispatcher: Dispatcher) -> Self {
-        Session { framer, dispatcher }
+        Session {
+            framer,
+            dispatcher,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            out: Vec::new(),
+        }
     }
 
     /// The dispatcher behind this session.
@@ -27,20 +103,113 @@ impl Session {
         &self.dispatcher
     }
 
-    /// Processes the next bytes from the host: replies are appended to
-    /// `out`; `flush` is called with `out` before any command that may block,
-    /// and should write and clear it.
-    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, flush: &mut dyn FnMut(&mut Vec<u8>)) {
-        let Session { framer, dispatcher } = self;
-        framer.feed(input, |frame| match frame {
-            Frame::Message(message) => dispatcher.message(message, out, flush),
-            Frame::Error(error) => dispatcher.frame_error(error, out),
-        });
+    /// Processes the next bytes from the host, writing replies through
+    /// `link` (flushed before any command that may block, and at the end).
+    pub fn feed(&mut self, input: &[u8], link: &mut dyn Link) {
+        self.enqueue(input, false);
+        self.serve_queue(link);
     }
 
     /// Forgets partial input, for a new host connection. Agent state (the
     /// registry, open handles) is not affected.
     pub fn reset(&mut self) {
         self.framer.reset();
+        self.queue.clear();
+        self.queued_bytes = 0;
+    }
+
+    /// Frames `input` into the queue. With `urgent`, a command is running:
+    /// requests for urgent commands get their hook run at once.
+    fn enqueue(&mut self, input: &[u8], urgent: bool) {
+        let Session {
+            framer,
+            dispatcher,
+            queue,
+            queued_bytes,
+            ..
+        } = self;
+        framer.feed(input, |frame| {
+            let item = match frame {
+                Frame::Message(message) => match Request::decode(message) {
+                    Ok(request) => {
+                        if urgent {
+                            dispatcher.announce(&request.execute);
+                        }
+                        Queued::Request(request, message.len())
+                    }
+                    Err(rejected) => {
+                        let error = QapiError::from(rejected.error);
+                        log::debug!("bad request: {}", error.desc);
+                        let mut reply = Vec::new();
+                        encode_error(&mut reply, error.class, &error.desc, rejected.id.as_ref());
+                        Queued::Reply(reply)
+                    }
+                },
+                Frame::Error(error) => {
+                    let mut reply = Vec::new();
+                    dispatcher.frame_error(error, &mut reply);
+                    Queued::Reply(reply)
+                }
+            };
+            *queued_bytes += item.size();
+            queue.push_back(item);
+        });
+    }
+
+    /// Answers everything queued, in order.
+    fn serve_queue(&mut self, link: &mut dyn Link) {
+        let mut host_open = true;
+        while let Some(item) = self.queue.pop_front() {
+            self.queued_bytes -= item.size();
+            let request = match item {
+                Queued::Reply(reply) => {
+                    self.out.extend_from_slice(&reply);
+                    continue;
+                }
+                Queued::Request(request, _) => request,
+            };
+            let Some(command) = self.dispatcher.start(request, &mut self.out) else {
+                continue;
+            };
+            link.flush(&mut self.out);
+            if !self.wait_for(command, link, &mut host_open) {
+                // Stopping: what is still queued is not run.
+                self.queue.clear();
+                self.queued_bytes = 0;
+                break;
+            }
+        }
+        link.flush(&mut self.out);
+        if self.out.capacity() > KEPT_REPLY_CAPACITY {
+            self.out = Vec::new();
+        }
+    }
+
+    /// Waits for `command` to end and writes its reply, reading ahead
+    /// meanwhile; false if the agent is stopping.
+    fn wait_for(&mut self, mut command: RunningCommand, link: &mut dyn Link, host_open: &mut bool) -> bool {
+        loop {
+            let read = *host_open && self.queued_bytes < MAX_READ_AHEAD;
+            match link.wait(command.ready_fd(), read, command.deadline()) {
+                Wait::Ready => {
+                    if let Some(outcome) = command.try_outcome() {
+                        self.dispatcher.finish(command, outcome, &mut self.out);
+                        return true;
+                    }
+                }
+                Wait::Input(bytes) => self.enqueue(bytes, true),
+                Wait::Closed => *host_open = false,
+                Wait::TimedOut => {
+                    if command.deadline().is_some_and(|at| Instant::now() >= at) {
+                        self.dispatcher.abandon(command, GiveUp::Deadline, &mut self.out);
+                        return true;
+                    }
+                }
+                Wait::Stopped => {
+                    self.dispatcher.abandon(command, GiveUp::Stopping, &mut self.out);
+                    return false;
+                }
+            }
+        }
     }
 }

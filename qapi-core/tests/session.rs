@@ -1,11 +1,54 @@
 //! The session end to end without I/O: bytes in, QEMU's reply bytes out.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::VecDeque;
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use qapi_core::{register_core_commands, DispatchConfig, Dispatcher, QapiError, Registry, Session};
+use qapi_core::{
+    register_core_commands, DispatchConfig, Dispatcher, Link, QapiError, Registry, Session, Wait,
+    MAX_ABANDONED,
+};
 use serde::Deserialize;
+
+/// A link that collects what is written and, while a command runs, hands
+/// over its `pending` chunks of host input one per wait.
+#[derive(Default)]
+struct TestLink {
+    written: Vec<u8>,
+    pending: VecDeque<Vec<u8>>,
+    current: Vec<u8>,
+    stop_at: Option<Instant>,
+}
+
+impl Link for TestLink {
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        self.written.append(out);
+    }
+
+    fn wait(&mut self, _ready: BorrowedFd<'_>, read: bool, deadline: Option<Instant>) -> Wait<'_> {
+        if self.stop_at.is_some_and(|at| Instant::now() >= at) {
+            return Wait::Stopped;
+        }
+        if read {
+            if let Some(chunk) = self.pending.pop_front() {
+                self.current = chunk;
+                return Wait::Input(&self.current);
+            }
+        }
+        if deadline.is_some_and(|at| Instant::now() >= at) {
+            return Wait::TimedOut;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        Wait::Ready
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\u{fffd}', "<FF>")
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,21 +74,13 @@ fn registry() -> Registry {
 }
 
 fn session_with(registry: Registry, deadline: Option<Duration>) -> Session {
-    Session::new(Dispatcher::new(
-        Arc::new(registry),
-        DispatchConfig {
-            deadline,
-            interrupt: None,
-        },
-    ))
+    Session::new(Dispatcher::new(Arc::new(registry), DispatchConfig { deadline }))
 }
 
 fn run(session: &mut Session, input: &[u8]) -> String {
-    let mut out = Vec::new();
-    let mut flushed = Vec::new();
-    session.feed(input, &mut out, &mut |o: &mut Vec<u8>| flushed.append(o));
-    flushed.extend_from_slice(&out);
-    String::from_utf8_lossy(&flushed).replace('\u{fffd}', "<FF>")
+    let mut link = TestLink::default();
+    session.feed(input, &mut link);
+    text(&link.written)
 }
 
 #[test]
@@ -175,5 +210,115 @@ fn a_command_without_deadline_runs_to_its_end() {
         out,
         "{\"return\": 400, \"id\": 1}\n\
          {\"id\": 2, \"error\": {\"class\": \"GenericError\", \"desc\": \"Command test-sleep timed out after 0.1 seconds; its result will be discarded\"}}\n"
+    );
+}
+
+fn sleep_request(ms: u64, id: i64) -> Vec<u8> {
+    format!("{{\"execute\":\"test-sleep\",\"arguments\":{{\"ms\":{ms}}},\"id\":{id}}}").into_bytes()
+}
+
+#[test]
+fn an_urgent_request_arriving_during_a_command_runs_its_hook_at_once() {
+    let fired = Arc::new(AtomicUsize::new(0));
+    let mut r = registry();
+    let counter = Arc::clone(&fired);
+    r.register("test-urgent", |_: qga_protocol::schema::NoArgs| {
+        Ok::<_, QapiError>(qga_protocol::schema::Empty {})
+    })
+    .urgent(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let mut s = session_with(r, None);
+    // Queued together with a command: no hook, it just waits its turn.
+    let mut input = sleep_request(20, 1);
+    input.extend_from_slice(b"{\"execute\":\"test-urgent\",\"id\":2}");
+    assert_eq!(
+        run(&mut s, &input),
+        "{\"return\": 20, \"id\": 1}\n{\"return\": {}, \"id\": 2}\n"
+    );
+    assert_eq!(fired.load(Ordering::SeqCst), 0);
+    // Arriving while the command runs: the hook runs before the command
+    // ends; the replies keep their order.
+    let mut link = TestLink::default();
+    link.pending
+        .push_back(b"{\"execute\":\"test-urgent\",\"id\":4}".to_vec());
+    s.feed(&sleep_request(300, 3), &mut link);
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        text(&link.written),
+        "{\"return\": 300, \"id\": 3}\n{\"return\": {}, \"id\": 4}\n"
+    );
+}
+
+#[test]
+fn a_command_given_up_on_is_asked_to_cancel() {
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let mut r = registry();
+    let counter = Arc::clone(&cancelled);
+    r.register("test-cancellable", |a: SleepArgs| {
+        std::thread::sleep(Duration::from_millis(a.ms));
+        Ok::<_, QapiError>(a.ms)
+    })
+    .cancel_with(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let mut s = session_with(r, Some(Duration::from_millis(50)));
+    let out = run(
+        &mut s,
+        b"{\"execute\":\"test-cancellable\",\"arguments\":{\"ms\":5},\"id\":1}\
+          {\"execute\":\"test-cancellable\",\"arguments\":{\"ms\":500},\"id\":2}",
+    );
+    assert!(
+        out.starts_with("{\"return\": 5, \"id\": 1}\n{\"id\": 2, \"error\""),
+        "{out}"
+    );
+    assert_eq!(cancelled.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn stopping_interrupts_the_running_command_and_drops_the_queue() {
+    let mut s = session_with(registry(), None);
+    let mut link = TestLink {
+        stop_at: Some(Instant::now() + Duration::from_millis(50)),
+        ..TestLink::default()
+    };
+    let mut input = sleep_request(2000, 1);
+    input.extend_from_slice(b"{\"execute\":\"guest-ping\",\"id\":2}");
+    let started = Instant::now();
+    s.feed(&input, &mut link);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(
+        text(&link.written),
+        "{\"id\": 1, \"error\": {\"class\": \"GenericError\", \"desc\": \"Command test-sleep was interrupted: the agent is stopping\"}}\n"
+    );
+}
+
+#[test]
+fn past_the_cap_of_abandoned_commands_only_essential_ones_run() {
+    let mut r = registry();
+    r.register("test-essential", |a: SleepArgs| {
+        std::thread::sleep(Duration::from_millis(a.ms));
+        Ok::<_, QapiError>(a.ms)
+    })
+    .allow_while_frozen();
+    let mut s = session_with(r, Some(Duration::from_millis(20)));
+    let mut input = Vec::new();
+    for id in 0..MAX_ABANDONED as i64 {
+        input.extend_from_slice(&sleep_request(3000, id));
+    }
+    let out = run(&mut s, &input);
+    assert_eq!(out.matches("timed out").count(), MAX_ABANDONED, "{out}");
+    let refused = run(&mut s, &sleep_request(1, 99));
+    assert!(
+        refused.contains("was not started: 16 commands that overran their deadline are still running"),
+        "{refused}"
+    );
+    assert_eq!(run(&mut s, b"{\"execute\":\"guest-ping\"}"), "{\"return\": {}}\n");
+    assert_eq!(
+        run(
+            &mut s,
+            b"{\"execute\":\"test-essential\",\"arguments\":{\"ms\":1}}"
+        ),
+        "{\"return\": 1}\n"
     );
 }

@@ -159,6 +159,18 @@ fn register_signals(stop: &StopSignal) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Thaws what the agent froze when dropped: on the way out of [`run`],
+/// whether it returns or a panic unwinds through it. Unlike QEMU's agent,
+/// which ignores SIGTERM while frozen, an agent that is going away must not
+/// leave the guest's filesystems frozen.
+struct ThawOnExit(Arc<Agent>);
+
+impl Drop for ThawOnExit {
+    fn drop(&mut self) {
+        self.0.freezer().thaw_before_exit();
+    }
+}
+
 fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> anyhow::Result<()> {
     if daemon_child {
         daemon::detach()?;
@@ -216,6 +228,9 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
         ..agent_config
     };
     let agent = Arc::new(Agent::new(agent_config).context("failed to load persistent state")?);
+    // However this function ends (an error, a signal, a panic unwinding),
+    // no filesystem stays frozen.
+    let _thaw_on_exit = ThawOnExit(Arc::clone(&agent));
     let registry = Arc::new(build_registry(config, &agent)?);
     let reopen_log = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen_log))
@@ -257,25 +272,10 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
         0 => None,
         secs => Some(Duration::from_secs(secs)),
     };
-    let dispatcher = Dispatcher::new(
-        Arc::clone(&registry),
-        DispatchConfig {
-            deadline,
-            interrupt: Some(Arc::clone(stop.flag())),
-        },
-    );
+    let dispatcher = Dispatcher::new(Arc::clone(&registry), DispatchConfig { deadline });
     let mut session = Session::new(dispatcher);
     let served =
         run_channel(&channel_config, channel, &mut session, &stop).context("serving the channel failed");
-    if registry.is_frozen() {
-        // Unlike QEMU's agent, which ignores SIGTERM while frozen, thaw
-        // before exiting: an agent that is going away must not leave the
-        // guest's filesystems frozen.
-        match agent.freezer().thaw(&registry) {
-            Ok(n) => log::warn!("thawed {n} filesystems before exiting"),
-            Err(e) => log::error!("failed to thaw filesystems before exiting: {e}"),
-        }
-    }
     log::info!("stopping");
     served
 }

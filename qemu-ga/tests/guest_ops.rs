@@ -331,9 +331,10 @@ fn sigterm_exits_promptly_while_frozen_with_nothing_to_thaw() {
 }
 
 #[test]
-fn a_freeze_that_overruns_its_deadline_leaves_the_state_true() {
+fn a_freeze_runs_past_the_command_deadline() {
     let Some(fs) = LoopFs::new() else { return };
-    // The hook makes the freeze take longer than the one-second deadline.
+    // The hook makes the freeze take longer than the one-second deadline;
+    // a freeze is bounded by the hook's own limit instead.
     let hook = fs.dir().join("slow-hook");
     std::fs::write(&hook, "#!/bin/sh\n[ \"$1\" = freeze ] && sleep 2\nexit 0\n").unwrap();
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -344,29 +345,12 @@ fn a_freeze_that_overruns_its_deadline_leaves_the_state_true() {
         &[&hook_arg, "--command-timeout", "1"],
     );
     let mut c = agent.connect();
-    let reply = call(&mut c, &json!({"execute": "guest-fsfreeze-freeze"}));
-    assert_eq!(
-        reply["error"]["desc"],
-        "Command guest-fsfreeze-freeze timed out after 1 seconds; its result will be discarded"
-    );
-    // The freeze goes on in the background; once done, the agent says
-    // frozen, and the kernel agrees: a writer blocks.
-    assert!(
-        wait_until(Duration::from_secs(10), || ret(
-            &mut c,
-            json!({"execute": "guest-fsfreeze-status"})
-        ) == "frozen"),
-        "the agent never reported the freeze it finished"
-    );
-    // The agent says frozen just before its ioctl (it must never write to a
-    // filesystem it may have frozen); give the ioctl a moment.
-    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-freeze"})), 1);
     let mut writer = fs.writer();
     assert!(
         !exits_within(&mut writer, Duration::from_millis(300)),
         "reported frozen, but writes go through"
     );
-    // A thaw undoes it all.
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-thaw"})), 1);
     assert!(exits_within(&mut writer, Duration::from_secs(10)));
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-status"})), "thawed");

@@ -13,6 +13,7 @@ mod daemon;
 mod differential;
 mod disks;
 mod exec;
+mod freezing;
 mod guest_ops;
 mod hardware;
 mod serving;

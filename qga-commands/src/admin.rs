@@ -139,7 +139,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_fstrim_runs_past_the_deadline() {
+    fn only_fstrim_and_freezes_run_past_the_deadline() {
         let agent = Arc::new(Agent::without_state_writes(crate::AgentConfig::default()).unwrap());
         let registry = crate::full_registry(&agent);
         let unbounded: Vec<&str> = registry
@@ -147,6 +147,9 @@ mod tests {
             .filter(|c| c.is_unbounded())
             .map(|c| c.name())
             .collect();
-        assert_eq!(unbounded, ["guest-fstrim"]);
+        assert_eq!(
+            unbounded,
+            ["guest-fsfreeze-freeze", "guest-fsfreeze-freeze-list", "guest-fstrim"]
+        );
     }
 }

@@ -39,9 +39,10 @@ use qga_protocol::schema::{
 pub use error::CommandError;
 
 use crate::files::FileTable;
-use crate::freeze::Freezer;
+use crate::freeze::{Freezer, FreezerConfig};
 use crate::shutdown::ShutdownMode;
 use crate::state::{FrozenMarker, PersistentState, StateError};
+use qapi_core::FrozenState;
 
 /// The QEMU release whose guest agent protocol this agent implements,
 /// reported by `guest-info` and `--version`.
@@ -104,19 +105,34 @@ impl Agent {
     }
 
     fn with_state_writes(config: AgentConfig, write: bool) -> Result<Agent, StateError> {
-        let marker = FrozenMarker::new(&config.statedir);
         let state = Arc::new(PersistentState::load(&config.statedir, write)?);
+        let freezer = Freezer::new(
+            FreezerConfig {
+                hook: config.fsfreeze_hook.clone(),
+                hook_timeout: config.fsfreeze_hook_timeout,
+                auto_thaw: config.fsfreeze_timeout,
+                mountinfo: config.mountinfo.clone(),
+                statedir: config.statedir.clone(),
+            },
+            Arc::new(FrozenState::new(false)),
+        );
         Ok(Agent {
             files: FileTable::new(state),
-            freezer: Freezer::new(config.fsfreeze_hook.clone(), config.mountinfo.clone(), marker),
+            freezer,
             config,
         })
     }
 
-    /// Whether an earlier agent left filesystems frozen: the registry should
-    /// then start in the frozen state.
-    pub fn frozen_at_start(&self) -> bool {
-        FrozenMarker::new(&self.config.statedir).is_set()
+    /// Whether filesystems are frozen now (an earlier agent may have left
+    /// them so).
+    pub fn is_frozen(&self) -> bool {
+        self.freezer.frozen_state().is_frozen()
+    }
+
+    /// The frozen state, for everything that must not write while
+    /// filesystems are frozen (the registry, the logger, the pidfile).
+    pub fn frozen_state(&self) -> Arc<FrozenState> {
+        Arc::clone(self.freezer.frozen_state())
     }
 
     /// Where the operations find the system.
@@ -162,30 +178,34 @@ pub fn register_all(registry: &mut Registry, agent: &Arc<Agent>) {
     file_command!("guest-file-seek", GuestFileSeekArgs, seek);
     file_command!("guest-file-flush", GuestFileHandleArgs, flush);
 
-    let a = Arc::clone(agent);
+    // A freeze runs without the command deadline (its hook has its own,
+    // and a thaw stops it at any point); a thaw that arrives while a freeze
+    // runs cancels it at once.
+    let freezer = agent.freezer.clone();
     registry
-        .register_with_registry("guest-fsfreeze-status", move |r: &Registry, _: NoArgs| {
-            Ok::<_, CommandError>(a.freezer.status(r))
+        .register("guest-fsfreeze-status", move |_: NoArgs| {
+            Ok::<_, CommandError>(freezer.status())
         })
         .instant()
         .allow_while_frozen();
-    let a = Arc::clone(agent);
-    registry.register_with_registry("guest-fsfreeze-freeze", move |r: &Registry, _: NoArgs| {
-        a.freezer.freeze(r, None)
-    });
-    let a = Arc::clone(agent);
-    registry.register_with_registry(
-        "guest-fsfreeze-freeze-list",
-        move |r: &Registry, args: GuestFsfreezeFreezeListArgs| {
-            a.freezer.freeze(r, args.mountpoints.as_deref())
-        },
-    );
-    let a = Arc::clone(agent);
+    let (freezer, canceller) = (agent.freezer.clone(), agent.freezer.clone());
     registry
-        .register_with_registry("guest-fsfreeze-thaw", move |r: &Registry, _: NoArgs| {
-            a.freezer.thaw(r)
-        })
-        .allow_while_frozen();
+        .register("guest-fsfreeze-freeze", move |_: NoArgs| freezer.freeze(None))
+        .no_deadline()
+        .cancel_with(move || canceller.cancel());
+    let (freezer, canceller) = (agent.freezer.clone(), agent.freezer.clone());
+    registry
+        .register(
+            "guest-fsfreeze-freeze-list",
+            move |args: GuestFsfreezeFreezeListArgs| freezer.freeze(args.mountpoints.as_deref()),
+        )
+        .no_deadline()
+        .cancel_with(move || canceller.cancel());
+    let (freezer, canceller) = (agent.freezer.clone(), agent.freezer.clone());
+    registry
+        .register("guest-fsfreeze-thaw", move |_: NoArgs| freezer.thaw())
+        .allow_while_frozen()
+        .urgent(move || canceller.cancel());
 
     admin::register_fstrim(registry, agent);
     admin::register_suspend(registry, agent);
@@ -202,12 +222,10 @@ pub fn register_all(registry: &mut Registry, agent: &Arc<Agent>) {
     sysinfo::register_load(registry, agent);
 }
 
-/// A registry holding every command, reporting [`QEMU_COMPAT_VERSION`].
+/// A registry holding every command, reporting [`QEMU_COMPAT_VERSION`],
+/// sharing the agent's frozen state.
 pub fn full_registry(agent: &Arc<Agent>) -> Registry {
-    let mut registry = Registry::new(QEMU_COMPAT_VERSION);
+    let mut registry = Registry::with_frozen_state(QEMU_COMPAT_VERSION, agent.frozen_state());
     register_all(&mut registry, agent);
-    if agent.frozen_at_start() {
-        registry.set_frozen(true);
-    }
     registry
 }

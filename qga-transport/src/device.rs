@@ -19,7 +19,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::termios::{self, OptionalActions, QueueSelector, SpecialCodeIndex};
 
-use crate::serve::{respond, Service, READ_CHUNK};
+use crate::serve::{ChannelLink, Service, READ_CHUNK};
 use crate::stop::StopSignal;
 
 /// How often a virtio-serial port without a host is looked at again.
@@ -99,7 +99,7 @@ pub(crate) fn pause(stop: &StopSignal, interval: Duration) -> bool {
 pub fn serve_device(device: &DeviceChannel, service: &mut dyn Service, stop: &StopSignal) -> DeviceEnd {
     let fd = device.fd.as_fd();
     let mut buf = vec![0u8; READ_CHUNK];
-    let mut out = Vec::with_capacity(READ_CHUNK);
+    let mut link = ChannelLink::new(fd, stop);
     let mut host_present = true;
     loop {
         if stop.is_raised() {
@@ -144,10 +144,11 @@ pub fn serve_device(device: &DeviceChannel, service: &mut dyn Service, stop: &St
             log::debug!("host connected to {}", device.path.display());
             host_present = true;
         }
-        if let Err(e) = respond(fd, service, &buf[..n], &mut out, stop) {
-            if stop.is_raised() {
-                return DeviceEnd::Stopped;
-            }
+        service.input(&buf[..n], &mut link);
+        if stop.is_raised() {
+            return DeviceEnd::Stopped;
+        }
+        if let Some(e) = link.take_failure() {
             // The host went away before reading its replies; they are lost,
             // as with QEMU's agent. The device itself is still there.
             log::debug!("writing to {} failed: {e}", device.path.display());

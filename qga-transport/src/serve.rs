@@ -2,28 +2,31 @@
 //! session, write the replies back, and start over when the host goes.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
-use rustix::event::{poll, PollFd, PollFlags};
+use qapi_core::{Link, Wait};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::{self, Errno};
 
+use crate::device::pause;
 use crate::stop::StopSignal;
 
 /// How much is read from the channel at a time.
 pub const READ_CHUNK: usize = 64 * 1024;
 
-/// What serves one host connection: fed the bytes the host sends, it puts
-/// its replies in `out`, calling `flush` on them first whenever it is about
-/// to do something slow.
+/// What serves one host connection: fed the bytes the host sends, it
+/// answers through the [`Link`], which it may also use to wait for work in
+/// progress while it watches the host.
 pub trait Service {
     /// Handles bytes from the host.
-    fn input(&mut self, input: &[u8], out: &mut Vec<u8>, flush: &mut dyn FnMut(&mut Vec<u8>));
+    fn input(&mut self, input: &[u8], link: &mut dyn Link);
     /// The host went away; partial input is to be forgotten.
     fn disconnected(&mut self);
 }
 
 impl Service for qapi_core::Session {
-    fn input(&mut self, input: &[u8], out: &mut Vec<u8>, flush: &mut dyn FnMut(&mut Vec<u8>)) {
-        self.feed(input, out, flush);
+    fn input(&mut self, input: &[u8], link: &mut dyn Link) {
+        self.feed(input, link);
     }
 
     fn disconnected(&mut self) {
@@ -95,6 +98,100 @@ pub(crate) fn write_all(fd: BorrowedFd<'_>, mut data: &[u8], stop: &StopSignal) 
     Ok(())
 }
 
+/// The session's [`Link`] over a channel descriptor: replies are written
+/// to it; while a command runs, the worker's pipe, the channel and the stop
+/// pipe are polled together.
+pub(crate) struct ChannelLink<'a> {
+    fd: BorrowedFd<'a>,
+    stop: &'a StopSignal,
+    /// Where bytes read during a wait are put.
+    buf: Vec<u8>,
+    /// The first write error; later replies are dropped.
+    failed: Option<Errno>,
+}
+
+impl<'a> ChannelLink<'a> {
+    pub(crate) fn new(fd: BorrowedFd<'a>, stop: &'a StopSignal) -> Self {
+        ChannelLink {
+            fd,
+            stop,
+            buf: Vec::new(),
+            failed: None,
+        }
+    }
+
+    /// The first write error since the last call, if any.
+    pub(crate) fn take_failure(&mut self) -> Option<Errno> {
+        self.failed.take()
+    }
+}
+
+/// `deadline` as a poll timeout from now; `None` waits without limit.
+fn timeout_until(deadline: Option<Instant>) -> Option<Timespec> {
+    deadline.map(|at| {
+        let left = at.saturating_duration_since(Instant::now());
+        Timespec {
+            tv_sec: left.as_secs() as _,
+            tv_nsec: left.subsec_nanos() as _,
+        }
+    })
+}
+
+impl Link for ChannelLink<'_> {
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        if self.failed.is_none() && !out.is_empty() {
+            self.failed = write_all(self.fd, out, self.stop).err();
+        }
+        out.clear();
+    }
+
+    fn wait(&mut self, ready: BorrowedFd<'_>, read: bool, deadline: Option<Instant>) -> Wait<'_> {
+        loop {
+            if self.stop.is_raised() {
+                return Wait::Stopped;
+            }
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                return Wait::TimedOut;
+            }
+            let timeout = timeout_until(deadline);
+            let mut fds = [
+                PollFd::from_borrowed_fd(ready, PollFlags::IN),
+                PollFd::from_borrowed_fd(self.stop.poll_fd(), PollFlags::IN),
+                PollFd::from_borrowed_fd(self.fd, if read { PollFlags::IN } else { PollFlags::empty() }),
+            ];
+            let count = if read { 3 } else { 2 };
+            match poll(&mut fds[..count], timeout.as_ref()) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => {
+                    log::warn!("polling while a command runs failed: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            }
+            if !fds[1].revents().is_empty() {
+                return Wait::Stopped;
+            }
+            if !fds[0].revents().is_empty() {
+                return Wait::Ready;
+            }
+            if read && !fds[2].revents().is_empty() {
+                if self.buf.len() < READ_CHUNK {
+                    self.buf.resize(READ_CHUNK, 0);
+                }
+                match rustix::io::read(self.fd, &mut self.buf) {
+                    Ok(0) => return Wait::Closed,
+                    Ok(n) => return Wait::Input(&self.buf[..n]),
+                    Err(Errno::AGAIN | Errno::INTR) => {}
+                    Err(e) => {
+                        log::debug!("reading the channel failed: {e}");
+                        return Wait::Closed;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// How a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
@@ -108,7 +205,7 @@ pub enum Ended {
 /// stopping is requested.
 pub fn serve_connection(fd: BorrowedFd<'_>, service: &mut dyn Service, stop: &StopSignal) -> Ended {
     let mut buf = vec![0u8; READ_CHUNK];
-    let mut out = Vec::with_capacity(READ_CHUNK);
+    let mut link = ChannelLink::new(fd, stop);
     loop {
         match wait_for(fd, PollFlags::IN, stop) {
             Ok(Wake::Ready) => {}
@@ -127,36 +224,15 @@ pub fn serve_connection(fd: BorrowedFd<'_>, service: &mut dyn Service, stop: &St
                 return Ended::HungUp;
             }
         };
-        if let Err(e) = respond(fd, service, &buf[..n], &mut out, stop) {
-            if stop.is_raised() {
-                return Ended::Stopped;
-            }
+        service.input(&buf[..n], &mut link);
+        if stop.is_raised() {
+            return Ended::Stopped;
+        }
+        if let Some(e) = link.take_failure() {
             log::debug!("writing to the channel failed: {e}");
             return Ended::HungUp;
         }
     }
-}
-
-/// Hands `input` to the service and writes its replies to `fd`, flushing
-/// earlier replies whenever the service asks. After a failed write the
-/// remaining replies are dropped (the host is gone).
-pub(crate) fn respond(
-    fd: BorrowedFd<'_>,
-    service: &mut dyn Service,
-    input: &[u8],
-    out: &mut Vec<u8>,
-    stop: &StopSignal,
-) -> io::Result<()> {
-    let mut failed = None;
-    let mut flush = |pending: &mut Vec<u8>| {
-        if failed.is_none() {
-            failed = write_all(fd, pending, stop).err();
-        }
-        pending.clear();
-    };
-    service.input(input, out, &mut flush);
-    flush(out);
-    failed.map_or(Ok(()), Err)
 }
 
 /// A listening socket that hands out one host connection at a time.
@@ -174,15 +250,21 @@ pub fn serve_listener(
     service: &mut dyn Service,
     stop: &StopSignal,
 ) -> io::Result<()> {
+    let mut backoff = AcceptBackoff::default();
     loop {
         if let Wake::Stop = wait_for(listener.listen_fd(), PollFlags::IN, stop)? {
             return Ok(());
         }
         let connection = match listener.accept() {
-            Ok(fd) => fd,
+            Ok(fd) => {
+                backoff.succeeded();
+                fd
+            }
             Err(Errno::AGAIN | Errno::INTR) => continue,
             Err(e) => {
-                log::warn!("accepting a connection failed: {e}");
+                if backoff.failed(e, stop) {
+                    return Ok(());
+                }
                 continue;
             }
         };
@@ -193,5 +275,64 @@ pub fn serve_listener(
         if ended == Ended::Stopped {
             return Ok(());
         }
+    }
+}
+
+/// Pauses after failed accepts, doubling from [`AcceptBackoff::FIRST`] to
+/// [`AcceptBackoff::LONGEST`]: a pending connection that cannot be accepted
+/// (out of descriptors: `EMFILE`, `ENFILE`; out of memory) keeps the
+/// listening socket readable, and retrying at once would spin.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    next: Option<Duration>,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const LONGEST: Duration = Duration::from_secs(1);
+
+    /// Logs the first failure of a run and pauses; true if stopping was
+    /// requested meanwhile.
+    fn failed(&mut self, error: Errno, stop: &StopSignal) -> bool {
+        let pause_for = match self.next {
+            None => {
+                log::warn!("accepting a connection failed: {error}; retrying with backoff");
+                Self::FIRST
+            }
+            Some(pause_for) => pause_for,
+        };
+        self.next = Some((pause_for * 2).min(Self::LONGEST));
+        pause(stop, pause_for)
+    }
+
+    fn succeeded(&mut self) {
+        if self.next.take().is_some() {
+            log::info!("accepting connections again");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_failures_back_off_up_to_a_second() {
+        let stop = StopSignal::new().unwrap();
+        let mut backoff = AcceptBackoff::default();
+        let started = Instant::now();
+        for _ in 0..4 {
+            assert!(!backoff.failed(Errno::MFILE, &stop));
+        }
+        // 10 + 20 + 40 + 80 ms.
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        for _ in 0..8 {
+            backoff.next = backoff.next.map(|d| (d * 2).min(AcceptBackoff::LONGEST));
+        }
+        assert_eq!(backoff.next, Some(AcceptBackoff::LONGEST));
+        backoff.succeeded();
+        assert_eq!(backoff.next, None);
+        stop.raise();
+        assert!(backoff.failed(Errno::MFILE, &stop));
     }
 }
