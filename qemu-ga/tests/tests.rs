@@ -18,5 +18,6 @@ mod guest_ops;
 mod hardware;
 mod serving;
 mod sysinfo;
+mod traps_ssh;
 mod util;
 mod vm;

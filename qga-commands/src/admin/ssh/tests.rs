@@ -1,4 +1,7 @@
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::Mode;
 
 use super::*;
 
@@ -40,8 +43,12 @@ impl Fake {
         Users::file(self.dir.path().join("passwd"))
     }
 
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home/alice")
+    }
+
     fn ssh(&self) -> PathBuf {
-        self.dir.path().join("home/alice/.ssh")
+        self.home().join(".ssh")
     }
 
     fn file(&self) -> PathBuf {
@@ -347,23 +354,10 @@ fn get_lists_keys_last_first() {
 }
 
 #[test]
-fn a_link_in_place_of_the_file_is_replaced_not_followed() {
-    let fake = Fake::new();
-    std::fs::create_dir_all(fake.ssh()).unwrap();
-    let elsewhere = fake.dir.path().join("elsewhere");
-    std::fs::write(&elsewhere, "outside").unwrap();
-    std::os::unix::fs::symlink(&elsewhere, fake.file()).unwrap();
-    assert_eq!(fake.add(&["k"], false), Ok(()));
-    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "outside");
-    assert_eq!(fake.contents(), "outside\nk");
-    assert!(std::fs::symlink_metadata(fake.file()).unwrap().is_file());
-}
-
-#[test]
 fn failures_name_the_path() {
     let fake = Fake::new();
-    // `.ssh` is a file: the keys cannot be read and the directory cannot
-    // be made.
+    // `.ssh` is a file: the keys cannot be read, the directory cannot be
+    // made, and there is nothing to remove.
     std::fs::write(fake.ssh(), "").unwrap();
     assert_eq!(
         fake.add(&["k"], false).unwrap_err(),
@@ -379,24 +373,243 @@ fn failures_name_the_path() {
             fake.file().display()
         )
     );
-    // The file is a directory: it cannot be read, nor replaced.
-    std::fs::remove_file(fake.ssh()).unwrap();
-    std::fs::create_dir_all(fake.file()).unwrap();
-    assert!(
-        fake.get().unwrap_err().contains("Is a directory"),
-        "{:?}",
-        fake.get()
+    assert_eq!(fake.remove(&["k"]), Ok(()));
+    // No home at all.
+    std::fs::remove_dir_all(fake.home()).unwrap();
+    assert_eq!(
+        fake.add(&["k"], true).unwrap_err(),
+        format!(
+            "failed to create directory '{}': No such file or directory",
+            fake.ssh().display()
+        )
     );
-    let error = fake.add(&["k"], false).unwrap_err();
+    assert_eq!(
+        fake.get().unwrap_err(),
+        format!(
+            "failed to read '{0}': Failed to open file \u{201c}{0}\u{201d}: No such file or directory",
+            fake.file().display()
+        )
+    );
+    assert_eq!(fake.remove(&["k"]), Ok(()));
+}
+
+/// `cannot use 'PATH': WHY`, the reply to a trap.
+fn refused(path: &Path, why: &str) -> String {
+    format!("cannot use '{}': {why}", path.display())
+}
+
+/// Runs `f` on another thread; panics if it has not returned within 10 s
+/// (the thread is left behind).
+fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the call blocked")
+}
+
+#[test]
+fn a_link_as_the_file_is_refused_not_followed() {
+    let fake = Fake::new();
+    std::fs::create_dir_all(fake.ssh()).unwrap();
+    let elsewhere = fake.dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, "secret").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, fake.file()).unwrap();
+    let want = refused(&fake.file(), "a symbolic link");
+    assert_eq!(fake.get().unwrap_err(), want);
+    assert_eq!(fake.add(&["k"], false).unwrap_err(), want);
+    assert_eq!(fake.remove(&["k"]).unwrap_err(), want);
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "secret");
+    assert!(std::fs::symlink_metadata(fake.file()).unwrap().is_symlink());
+    // A link to nowhere is refused alike.
+    std::fs::remove_file(fake.file()).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/file", fake.file()).unwrap();
+    assert_eq!(fake.get().unwrap_err(), want);
+    assert_eq!(fake.add(&["k"], false).unwrap_err(), want);
+    assert_eq!(fake.remove(&["k"]).unwrap_err(), want);
+    // `reset` does not read the old file: the link is replaced by a file,
+    // what it pointed to is untouched.
+    std::fs::remove_file(fake.file()).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, fake.file()).unwrap();
+    assert_eq!(fake.add(&["k"], true), Ok(()));
+    assert_eq!(fake.contents(), "k");
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "secret");
+    fake.assert_file_owned();
+}
+
+#[test]
+fn a_link_as_the_ssh_directory_is_refused() {
+    let fake = Fake::new();
+    let other = fake.dir.path().join("home/bob/.ssh");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("authorized_keys"), "bob's key\n").unwrap();
+    for target in [other.as_path(), Path::new("/nonexistent/dir")] {
+        std::os::unix::fs::symlink(target, fake.ssh()).unwrap();
+        let want = refused(&fake.ssh(), "a symbolic link");
+        assert_eq!(fake.get().unwrap_err(), want);
+        assert_eq!(fake.add(&["k"], false).unwrap_err(), want);
+        assert_eq!(fake.add(&["k"], true).unwrap_err(), want);
+        assert_eq!(fake.remove(&["bob's key"]).unwrap_err(), want);
+        std::fs::remove_file(fake.ssh()).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(other.join("authorized_keys")).unwrap(),
+        "bob's key\n"
+    );
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1);
+}
+
+#[test]
+fn what_neither_the_user_nor_root_owns_is_refused() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipping: chown needs root");
+        return;
+    }
+    let fake = Fake::new();
+    fake.set("k1\n");
+    let stranger = |path: &Path, uid: u32| std::os::unix::fs::chown(path, Some(uid), None).unwrap();
+    for path in [fake.home(), fake.ssh(), fake.file()] {
+        stranger(&path, 4323);
+        let want = refused(&path, "owned by uid 4323, neither the user nor root");
+        assert_eq!(fake.get().unwrap_err(), want);
+        assert_eq!(fake.add(&["k2"], false).unwrap_err(), want);
+        assert_eq!(fake.remove(&["k1"]).unwrap_err(), want);
+        if path != fake.file() {
+            assert_eq!(fake.add(&["k2"], true).unwrap_err(), want);
+        }
+        assert_eq!(fake.contents(), "k1\n");
+        // The user's own, and root's, are used.
+        stranger(&path, fake.uid);
+        assert_eq!(fake.get(), Ok(vec!["k1".to_string()]));
+        stranger(&path, 0);
+        assert_eq!(fake.get(), Ok(vec!["k1".to_string()]));
+    }
+    assert_eq!(fake.add(&["k2"], false), Ok(()));
+    assert_eq!(fake.contents(), "k1\n\nk2");
+}
+
+#[test]
+fn a_hard_linked_file_is_refused() {
+    let fake = Fake::new();
+    fake.set("k1\n");
+    let other = fake.dir.path().join("other");
+    std::fs::hard_link(fake.file(), &other).unwrap();
+    let want = refused(&fake.file(), "has 2 hard links");
+    assert_eq!(fake.get().unwrap_err(), want);
+    assert_eq!(fake.add(&["k2"], false).unwrap_err(), want);
+    assert_eq!(fake.remove(&["k1"]).unwrap_err(), want);
+    // Only the name is replaced by `reset`: the other link keeps its text.
+    assert_eq!(fake.add(&["k2"], true), Ok(()));
+    assert_eq!(fake.contents(), "k2");
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "k1\n");
+    fake.assert_file_owned();
+}
+
+#[test]
+fn a_fifo_or_a_directory_is_not_read() {
+    let fake = Fake::new();
+    std::fs::create_dir_all(fake.ssh()).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        fake.file(),
+        rustix::fs::FileType::Fifo,
+        Mode::from_raw_mode(0o666),
+        0,
+    )
+    .unwrap();
+    let want = refused(&fake.file(), "not a regular file");
+    let users = fake.users();
+    let replies = within_10s(move || {
+        let keys = ["k".to_string()];
+        (
+            get_authorized_keys(&users, "alice")
+                .map(|k| k.keys)
+                .map_err(|e| e.0),
+            add_authorized_keys(&users, "alice", &keys, false).map_err(|e| e.0),
+            remove_authorized_keys(&users, "alice", &keys).map_err(|e| e.0),
+        )
+    });
+    assert_eq!(replies, (Err(want.clone()), Err(want.clone()), Err(want.clone())));
+    assert!(std::fs::symlink_metadata(fake.file())
+        .unwrap()
+        .file_type()
+        .is_fifo());
+
+    std::fs::remove_file(fake.file()).unwrap();
+    std::fs::create_dir(fake.file()).unwrap();
+    assert_eq!(fake.get().unwrap_err(), want);
+    assert_eq!(fake.add(&["k"], false).unwrap_err(), want);
+    assert_eq!(fake.remove(&["k"]).unwrap_err(), want);
+    // `reset` tries to replace it, as QEMU does, and cannot.
+    let error = fake.add(&["k"], true).unwrap_err();
     assert!(
         error.starts_with(&format!(
             "failed to write to '{}': Failed to rename file",
             fake.file().display()
-        )),
+        )) && error.ends_with("Is a directory"),
         "{error}"
     );
     // No temporary file is left behind.
     assert_eq!(std::fs::read_dir(fake.ssh()).unwrap().count(), 1);
+}
+
+#[test]
+fn a_file_over_1_mib_is_refused() {
+    let fake = Fake::new();
+    let limit = usize::try_from(MAX_KEYS_FILE).unwrap();
+    assert_eq!(limit, 1 << 20);
+    fake.set(&"a".repeat(limit));
+    assert_eq!(fake.get().unwrap(), ["a".repeat(limit)]);
+    fake.set(&format!("k1\n{}", "a".repeat(limit)));
+    let want = refused(&fake.file(), "larger than 1048576 bytes (1 MiB), the most read");
+    assert_eq!(fake.get().unwrap_err(), want);
+    assert_eq!(fake.add(&["k2"], false).unwrap_err(), want);
+    assert_eq!(fake.remove(&["k1"]).unwrap_err(), want);
+    assert_eq!(fake.contents().len(), limit + 3);
+}
+
+#[test]
+fn the_users_own_files_are_used_and_stay_theirs() {
+    let Some(guest) = crate::testing::GuestUser::new("sshunit") else {
+        return;
+    };
+    let users = Users::file(PASSWD);
+    guest.sh("mkdir -m 700 .ssh && printf 'k1\\n' > .ssh/authorized_keys");
+    let keys = |k: &[&str]| k.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    assert_eq!(get_authorized_keys(&users, guest.name()).unwrap().keys, ["k1"]);
+    add_authorized_keys(&users, guest.name(), &keys(&["k2"]), false).unwrap();
+    remove_authorized_keys(&users, guest.name(), &keys(&["k1"])).unwrap();
+    let file = guest.home().join(".ssh/authorized_keys");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "\nk2");
+    let meta = std::fs::symlink_metadata(&file).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (guest.uid(), guest.gid()));
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+    // The user can still change their own keys.
+    guest.sh("echo k3 > .ssh/authorized_keys");
+    assert_eq!(get_authorized_keys(&users, guest.name()).unwrap().keys, ["k3"]);
+}
+
+#[test]
+fn host_text_in_errors_is_cut() {
+    let fake = Fake::new();
+    let long = format!("#{}", "x".repeat(5000));
+    let error = fake.add(&[&long], false).unwrap_err();
+    assert!(error.starts_with("invalid OpenSSH public key: '#xxx"), "{error}");
+    assert!(error.len() < 1100, "{}", error.len());
+    let name = "y".repeat(5000);
+    let error = get_authorized_keys(&fake.users(), &name).unwrap_err().0;
+    assert!(error.starts_with("failed to lookup user 'yyy"), "{error}");
+    assert!(error.ends_with("': Success") && error.len() < 1100, "{error}");
+}
+
+#[test]
+fn temporary_names_cannot_be_guessed() {
+    let names: std::collections::HashSet<String> = (0..1000).map(|_| keys_file::random_suffix()).collect();
+    assert!(names.len() > 990, "{}", names.len());
+    assert!(names
+        .iter()
+        .all(|n| n.len() == 6 && n.bytes().all(|b| b.is_ascii_alphanumeric())));
 }
 
 #[test]
