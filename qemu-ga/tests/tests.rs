@@ -17,5 +17,6 @@ mod guest_ops;
 mod hardware;
 mod serving;
 mod sysinfo;
+mod traps_files;
 mod util;
 mod vm;

@@ -107,7 +107,7 @@ impl Agent {
         let marker = FrozenMarker::new(&config.statedir);
         let state = Arc::new(PersistentState::load(&config.statedir, write)?);
         Ok(Agent {
-            files: FileTable::new(state),
+            files: FileTable::new(state, config.file_create_mode),
             freezer: Freezer::new(config.fsfreeze_hook.clone(), config.mountinfo.clone(), marker),
             config,
         })
