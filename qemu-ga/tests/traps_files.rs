@@ -322,6 +322,20 @@ fn roots_link_in_a_sticky_directory_is_followed_on_the_way() {
     write_file(&mut c, &link.join("app.log"), "a", b"line\n");
     let (data, mode, uid) = snapshot(&scene.victims().join("app.log"));
     assert_eq!((data.as_slice(), mode, uid), (&b"line\nline\n"[..], 0o644, 0));
+    // In the last place even root's link is not followed there (stricter
+    // than the kernel): a write in a sticky directory lands in it.
+    let last = scene.sticky().join("log");
+    std::os::unix::fs::symlink(scene.victims().join("app.log"), &last).unwrap();
+    for mode in WRITE_MODES {
+        assert_eq!(
+            refused(&mut c, &last, mode),
+            format!("{}{LAST_LINK}", prefix(&last, mode))
+        );
+    }
+    assert_eq!(
+        std::fs::read(scene.victims().join("app.log")).unwrap(),
+        b"line\nline\n"
+    );
     c.assert_alive(6);
 }
 
