@@ -18,6 +18,7 @@ mod guest_ops;
 mod hardware;
 mod serving;
 mod sysinfo;
+mod traps_files;
 mod traps_ssh;
 mod util;
 mod vm;

@@ -1,12 +1,43 @@
 //! `guest-file-open`, `-read`, `-write`, `-seek`, `-flush`, `-close`: file
 //! access for the host through numbered handles.
 //!
-//! Files are opened with `open(2)` using the flags of the `fopen()` mode the
-//! host names, plus `O_NOCTTY | O_NONBLOCK | O_CLOEXEC` (so a FIFO cannot
-//! hang the agent and children never inherit the descriptor). A new file is
-//! created exclusively, then `fchmod`-ed to 0666, so its permissions do not
-//! depend on the agent's umask (as QEMU). Handles come from the persistent
-//! counter in the state directory ([`PersistentState`]), never reused.
+//! Every descriptor is opened with `O_NOCTTY | O_NONBLOCK | O_CLOEXEC`, so
+//! a FIFO or terminal cannot hang the agent or become its terminal, and
+//! children never inherit it. Handles come from the persistent counter in
+//! the state directory ([`PersistentState`]), never reused.
+//!
+//! How a file is opened depends on the `fopen()` mode the host names:
+//!
+//! - `r`, `rb`: the kernel's `open(2)`, read-only, following symbolic links
+//!   anywhere (`/etc/resolv.conf` is often one). The host is as mighty as
+//!   root, so what it reads leaks nothing a guest user could use.
+//! - Every other mode writes, and goes through [`resolve`]: the path is
+//!   walked one component at a time with `openat(O_PATH | O_NOFOLLOW)`,
+//!   `fstat` and `readlinkat`, and in sticky world-writable directories
+//!   (`/tmp`) the kernel's `protected_symlinks`, `protected_regular` and
+//!   `protected_fifos` rules are applied whatever the sysctls say, plus a
+//!   refusal of hard-linked files: a guest user's symbolic link, FIFO,
+//!   hard link or file planted there is never written through. A file is
+//!   emptied (`w`, `w+`) with `ftruncate` only once it passed the checks,
+//!   never by `O_TRUNC`.
+//!
+//! What this does not guarantee: a directory a user owns and that is not
+//! sticky (a home directory, or one the user made inside `/tmp`) is that
+//! user's, and a write there follows the user's symbolic links as the
+//! kernel's open would; world-writable directories without the sticky bit
+//! get no special rules (the kernel's have none either); reads follow
+//! every link.
+//!
+//! A new file is created with `O_CREAT | O_EXCL` and mode 0600, then
+//! `fchmod`-ed to `file-create-mode` ([`DEFAULT_CREATE_MODE`], 0644: QEMU's
+//! agent uses 0666), so its permissions do not depend on the agent's umask
+//! and no one else can open it before they are set. An existing file keeps
+//! its permissions.
+//!
+//! Errors read as QEMU's: `failed to open file '<path>' (mode: '<mode>'):
+//! <strerror>`, with the kernel's own error wherever its `open` would fail
+//! too; a refusal adds its reason after `Permission denied`. Host text
+//! quoted in an error is cut to 1 KiB ([`qapi_core::echo`]).
 //!
 //! The agent does no buffering of its own: reads and writes go straight to
 //! the descriptor, so `guest-file-flush` has nothing to push and only checks
@@ -16,9 +47,12 @@
 //! [`READ_COUNT_MAX`] bytes (so its base64 fits QEMU's 64 MiB message
 //! limit); a write carries at most what one request can (64 MiB of base64).
 
+pub mod resolve;
+
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use qga_protocol::schema::{
@@ -29,9 +63,11 @@ use rustix::fs::{Mode, OFlags, SeekFrom};
 use rustix::io::Errno;
 
 use crate::base64_glib;
-use crate::c_string::system_os_str;
+use crate::c_string::system_bytes;
 use crate::error::CommandError;
 use crate::state::PersistentState;
+
+use self::resolve::{OpenError, WriteOpen};
 
 /// Bytes read when `guest-file-read` has no `count`.
 pub const READ_COUNT_DEFAULT: i64 = 4096;
@@ -39,9 +75,6 @@ pub const READ_COUNT_DEFAULT: i64 = 4096;
 pub const READ_COUNT_MAX: i64 = 48 << 20;
 /// Most handles open at once.
 pub const MAX_HANDLES: usize = 1024;
-
-/// Permissions of files the agent creates.
-const NEW_FILE_MODE: u32 = 0o666;
 
 /// Permissions of files `guest-file-open` creates by default
 /// (`file-create-mode`): no write permission for group and others.
@@ -51,19 +84,38 @@ pub const DEFAULT_CREATE_MODE: u32 = 0o644;
 #[derive(Debug)]
 pub struct FileTable {
     state: Arc<PersistentState>,
+    create_mode: u32,
     handles: Mutex<HashMap<i64, Arc<Mutex<OwnedFd>>>>,
 }
 
-/// The `open(2)` access flags for an `fopen()` mode string.
-fn mode_flags(mode: &str) -> Option<OFlags> {
-    let create = OFlags::CREATE;
+/// What an `fopen()` mode string asks of `open(2)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// `r`, `rb`.
+    Read,
+    /// Every other mode: the access flags (`O_WRONLY` or `O_RDWR`, with
+    /// `O_APPEND`), whether it creates and whether it truncates.
+    Write {
+        flags: OFlags,
+        create: bool,
+        truncate: bool,
+    },
+}
+
+/// The access an `fopen()` mode string names.
+fn parse_mode(mode: &str) -> Option<Access> {
+    let write = |flags, create, truncate| Access::Write {
+        flags,
+        create,
+        truncate,
+    };
     Some(match mode {
-        "r" | "rb" => OFlags::RDONLY,
-        "w" | "wb" => OFlags::WRONLY | create | OFlags::TRUNC,
-        "a" | "ab" => OFlags::WRONLY | create | OFlags::APPEND,
-        "r+" | "rb+" | "r+b" => OFlags::RDWR,
-        "w+" | "wb+" | "w+b" => OFlags::RDWR | create | OFlags::TRUNC,
-        "a+" | "ab+" | "a+b" => OFlags::RDWR | create | OFlags::APPEND,
+        "r" | "rb" => Access::Read,
+        "w" | "wb" => write(OFlags::WRONLY, true, true),
+        "a" | "ab" => write(OFlags::WRONLY | OFlags::APPEND, true, false),
+        "r+" | "rb+" | "r+b" => write(OFlags::RDWR, false, false),
+        "w+" | "wb+" | "w+b" => write(OFlags::RDWR, true, true),
+        "a+" | "ab+" | "a+b" => write(OFlags::RDWR | OFlags::APPEND, true, false),
         _ => return None,
     })
 }
@@ -73,10 +125,13 @@ fn invalid_count(count: i64) -> CommandError {
 }
 
 impl FileTable {
-    /// An empty table drawing handles from `state`.
-    pub fn new(state: Arc<PersistentState>) -> Self {
+    /// An empty table drawing handles from `state`; files it creates get
+    /// the permissions `create_mode` (`file-create-mode`, e.g.
+    /// [`DEFAULT_CREATE_MODE`]; only its permission bits count).
+    pub fn new(state: Arc<PersistentState>, create_mode: u32) -> Self {
         FileTable {
             state,
+            create_mode: create_mode & 0o777,
             handles: Mutex::new(HashMap::new()),
         }
     }
@@ -106,18 +161,24 @@ impl FileTable {
     pub fn open(&self, args: GuestFileOpenArgs) -> Result<i64, CommandError> {
         let mode = args.mode.as_deref().unwrap_or("r");
         let path = args.path.as_str();
-        let Some(access) = mode_flags(mode) else {
-            return Err(CommandError::msg(format!("invalid file open mode '{mode}'")));
+        let Some(access) = parse_mode(mode) else {
+            return Err(CommandError::msg(format!(
+                "invalid file open mode '{}'",
+                qapi_core::echo(mode)
+            )));
         };
         if self.len() >= MAX_HANDLES {
             return Err(CommandError::msg(format!(
                 "too many open files: at most {MAX_HANDLES} guest-file handles may be open"
             )));
         }
-        let fd = open_or_create(path, mode, access)?;
+        let fd = open_file(path, mode, access, self.create_mode)?;
         let handle = self.state.take_handle()?;
         self.table().insert(handle, Arc::new(Mutex::new(fd)));
-        log::debug!("guest-file-open: '{path}' (mode '{mode}') is handle {handle}");
+        log::debug!(
+            "guest-file-open: '{}' (mode '{mode}') is handle {handle}",
+            qapi_core::echo(path)
+        );
         Ok(handle)
     }
 
@@ -225,35 +286,54 @@ impl FileTable {
     }
 }
 
-/// Opens `path`; when the mode may create it, creates it exclusively first
-/// so the new file's permissions can be set regardless of the umask.
-fn open_or_create(path: &str, mode: &str, access: OFlags) -> Result<OwnedFd, CommandError> {
-    let flags = access | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let open_error = |e| CommandError::errno(format!("failed to open file '{path}' (mode: '{mode}')"), e);
-    let file = system_os_str(path);
-    let file: &OsStr = file.as_ref();
-    if !access.contains(OFlags::CREATE) {
-        return rustix::fs::open(file, flags, Mode::empty()).map_err(open_error);
-    }
-    match rustix::fs::open(file, flags | OFlags::EXCL, Mode::empty()) {
-        Ok(fd) => {
-            if let Err(e) = rustix::fs::fchmod(&fd, Mode::from_raw_mode(NEW_FILE_MODE)) {
-                drop(fd);
-                let _ = std::fs::remove_file(file);
-                return Err(CommandError::errno(
-                    format!(
-                        "failed to set permission 0{NEW_FILE_MODE:o} on new file '{path}' (mode: '{mode}')"
-                    ),
-                    e,
-                ));
-            }
-            Ok(fd)
+/// Opens `path` for `access` (see the module's documentation); new files
+/// get `create_mode`.
+fn open_file(path: &str, mode: &str, access: Access, create_mode: u32) -> Result<OwnedFd, CommandError> {
+    let context = || {
+        format!(
+            "failed to open file '{}' (mode: '{}')",
+            qapi_core::echo(path),
+            qapi_core::echo(mode)
+        )
+    };
+    let file = system_bytes(path);
+    let (flags, create, truncate) = match access {
+        Access::Read => {
+            let flags = OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+            return rustix::fs::open(OsStr::from_bytes(&file), flags, Mode::empty())
+                .map_err(|e| CommandError::errno(context(), e));
         }
-        Err(Errno::EXIST) => {
-            rustix::fs::open(file, flags - OFlags::CREATE, Mode::empty()).map_err(open_error)
+        Access::Write {
+            flags,
+            create,
+            truncate,
+        } => (flags, create, truncate),
+    };
+    let how = WriteOpen {
+        access: flags,
+        create,
+        truncate,
+        create_mode: Mode::from_raw_mode(create_mode),
+    };
+    resolve::open_for_write(&file, how).map_err(|e| match e {
+        OpenError::Sys(e) => CommandError::errno(context(), e),
+        OpenError::Refused(why) => {
+            log::warn!("guest-file-open: {}: refused: {why}", context());
+            CommandError::msg(format!(
+                "{}: {}: {why}",
+                context(),
+                crate::sys::strerror(Errno::ACCESS)
+            ))
         }
-        Err(e) => Err(open_error(e)),
-    }
+        OpenError::Chmod(e) => CommandError::errno(
+            format!(
+                "failed to set permission 0{create_mode:o} on new file '{}' (mode: '{}')",
+                qapi_core::echo(path),
+                qapi_core::echo(mode)
+            ),
+            e,
+        ),
+    })
 }
 
 #[cfg(test)]

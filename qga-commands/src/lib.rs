@@ -117,7 +117,7 @@ impl Agent {
             Arc::new(FrozenState::new(false)),
         );
         Ok(Agent {
-            files: FileTable::new(state),
+            files: FileTable::new(state, config.file_create_mode),
             freezer,
             config,
         })

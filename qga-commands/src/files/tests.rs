@@ -10,7 +10,7 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let state = Arc::new(PersistentState::load(dir.path(), true).unwrap());
     Fixture {
-        files: FileTable::new(state),
+        files: FileTable::new(state, DEFAULT_CREATE_MODE),
         dir,
     }
 }
@@ -134,12 +134,13 @@ fn modes_behave_like_fopen() {
 }
 
 #[test]
-fn new_files_get_0666_whatever_the_umask() {
+fn new_files_get_the_create_mode_whatever_the_umask() {
     let f = fixture();
     let h = f.open("new", "w").unwrap();
     f.files.close(GuestFileHandleArgs { handle: h }).unwrap();
     let mode = std::fs::metadata(f.path("new")).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o666);
+    assert_eq!(mode, DEFAULT_CREATE_MODE);
+    assert_eq!(DEFAULT_CREATE_MODE, 0o644);
     // An existing file keeps its permissions.
     std::fs::set_permissions(f.path("new"), std::fs::Permissions::from_mode(0o600)).unwrap();
     f.open("new", "w").unwrap();
@@ -147,6 +148,20 @@ fn new_files_get_0666_whatever_the_umask() {
         std::fs::metadata(f.path("new")).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    // Another table, another mode (`file-create-mode`).
+    let state = Arc::new(PersistentState::load(f.dir.path(), true).unwrap());
+    for mode in [0o600, 0o666, 0o000] {
+        let files = FileTable::new(state.clone(), mode);
+        let name = format!("new{mode:o}");
+        files
+            .open(GuestFileOpenArgs {
+                path: f.path(&name),
+                mode: Some("a".into()),
+            })
+            .unwrap();
+        let got = std::fs::metadata(f.path(&name)).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(got, mode);
+    }
 }
 
 #[test]
@@ -274,4 +289,81 @@ fn descriptors_are_close_on_exec_and_nonblocking() {
         .unwrap()
         .contains(rustix::io::FdFlags::CLOEXEC));
     assert!(rustix::fs::fcntl_getfl(&*fd).unwrap().contains(OFlags::NONBLOCK));
+}
+
+/// Whether the test can make files of other owners; under CI it must.
+fn root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run these tests as root"
+    );
+    eprintln!("skipping: needs root");
+    false
+}
+
+#[test]
+fn refusals_say_why_after_qemus_words() {
+    if !root() {
+        return;
+    }
+    let f = fixture();
+    std::fs::create_dir(f.path("sticky")).unwrap();
+    std::fs::set_permissions(f.path("sticky"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::write(f.path("victim"), b"precious").unwrap();
+    std::os::unix::fs::symlink(f.path("victim"), f.path("sticky/link")).unwrap();
+    std::fs::write(f.path("sticky/theirs"), b"theirs").unwrap();
+    std::os::unix::fs::lchown(f.path("sticky/theirs"), Some(4242), None).unwrap();
+    assert_eq!(
+        f.open("sticky/link", "w").unwrap_err(),
+        format!(
+            "failed to open file '{}' (mode: 'w'): Permission denied: a symbolic link in a sticky \
+             world-writable directory is not followed for writing",
+            f.path("sticky/link")
+        )
+    );
+    assert_eq!(
+        f.open("sticky/theirs", "r+").unwrap_err(),
+        format!(
+            "failed to open file '{}' (mode: 'r+'): Permission denied: a regular file owned by uid 4242, \
+             neither root nor the directory's owner, in a sticky world-writable directory",
+            f.path("sticky/theirs")
+        )
+    );
+    assert_eq!(std::fs::read(f.path("victim")).unwrap(), b"precious");
+    assert_eq!(std::fs::read(f.path("sticky/theirs")).unwrap(), b"theirs");
+    // Reading follows the link and reads the user's file: the rules are
+    // for writing.
+    for (name, data) in [("sticky/link", &b"precious"[..]), ("sticky/theirs", b"theirs")] {
+        let h = f.open(name, "r").unwrap();
+        assert_eq!(f.read(h, None).0, data);
+    }
+}
+
+#[test]
+fn host_text_in_errors_is_cut() {
+    let f = fixture();
+    let mode = "x".repeat(3000);
+    let err = f.open("any", &mode).unwrap_err();
+    assert_eq!(err, format!("invalid file open mode '{}...'", &mode[..1024]));
+    let long = format!("/{}", "a".repeat(5000));
+    for mode in ["r", "w"] {
+        let err = f
+            .files
+            .open(GuestFileOpenArgs {
+                path: long.clone(),
+                mode: Some(mode.into()),
+            })
+            .unwrap_err()
+            .0;
+        assert_eq!(
+            err,
+            format!(
+                "failed to open file '{}...' (mode: '{mode}'): File name too long",
+                &long[..1024]
+            )
+        );
+    }
 }
