@@ -242,7 +242,7 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
         None
     };
     let channel = match activated {
-        Some(socket) => Channel::Activated(socket),
+        Some(socket) => Channel::Activated(socket.with_vsock_peers(channel_config.vsock_peers.clone())),
         None => match Channel::open_retrying(&channel_config, &stop)? {
             Some(channel) => channel,
             None => return Ok(()),
