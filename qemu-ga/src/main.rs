@@ -25,6 +25,10 @@ use crate::config::Config;
 use crate::pidfile::PidfileSlot;
 
 fn main() -> ExitCode {
+    // Before any thread or child: no inherited descriptor reaches a child.
+    if let Err(e) = qga_commands::run::cloexec_inherited_fds() {
+        eprintln!("qemu-ga: cannot mark inherited descriptors close-on-exec: {e}");
+    }
     let cli = match Cli::parse_from_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
