@@ -25,6 +25,10 @@ use crate::config::Config;
 use crate::pidfile::PidfileSlot;
 
 fn main() -> ExitCode {
+    // Before any thread or child: no inherited descriptor reaches a child.
+    if let Err(e) = qga_commands::run::cloexec_inherited_fds() {
+        eprintln!("qemu-ga: cannot mark inherited descriptors close-on-exec: {e}");
+    }
     let cli = match Cli::parse_from_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
@@ -257,7 +261,7 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
         None
     };
     let channel = match activated {
-        Some(socket) => Channel::Activated(socket),
+        Some(socket) => Channel::Activated(socket.with_vsock_peers(channel_config.vsock_peers.clone())),
         None => match Channel::open_retrying(&channel_config, &stop)? {
             Some(channel) => channel,
             None => return Ok(()),

@@ -12,6 +12,7 @@ mod config;
 mod daemon;
 mod differential;
 mod disks;
+mod edges;
 mod exec;
 mod freezing;
 mod guest_ops;

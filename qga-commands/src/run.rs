@@ -9,7 +9,7 @@
 //! a signal ended it. A program that cannot be started reads as QEMU's
 //! child reports it: `failed to exec 'PROGRAM': REASON`.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
@@ -20,11 +20,39 @@ use crate::sys::io_strerror;
 /// Most output kept for an error message.
 const MAX_OUTPUT: usize = 64 * 1024;
 
-/// Starts `command`, trying again for up to 2 s while the kernel says the
-/// program is being written (`ETXTBSY`): a script that was just written
-/// can still be open for writing in a child some other thread forked and
-/// has not yet replaced by its program (longer under load).
+pub use crate::sys::cloexec_inherited_fds;
+
+/// Whether an environment variable of the agent is the agent's own
+/// business, never passed to a program it starts: its settings and test
+/// hooks (`QGA_*`, the daemon's `QGA_DAEMON_CHILD` among them) and systemd's
+/// socket activation (`LISTEN_*`).
+fn is_agent_variable(name: &OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    name.starts_with(b"QGA_") || name.starts_with(b"LISTEN_")
+}
+
+/// Removes from `command`'s environment those of `inherited` (the names
+/// in the agent's environment) that are the agent's own, except any set on
+/// `command` itself.
+fn withhold_agent_variables(command: &mut Command, inherited: impl Iterator<Item = OsString>) {
+    let explicit: Vec<OsString> = command.get_envs().map(|(name, _)| name.to_os_string()).collect();
+    for name in inherited {
+        if is_agent_variable(&name) && !explicit.contains(&name) {
+            command.env_remove(name);
+        }
+    }
+}
+
+/// Starts `command`, the way every program the agent runs is started: with
+/// none of the agent's own variables ([`is_agent_variable`]) unless the
+/// caller set them on `command` itself (its descriptors are close-on-exec
+/// from start-up on, see [`cloexec_inherited_fds`]). Tries again for up to
+/// 2 s while the kernel says the program is being written (`ETXTBSY`): a
+/// script that was just written can still be open for writing in a child
+/// some other thread forked and has not yet replaced by its program
+/// (longer under load).
 pub(crate) fn spawn_retrying(command: &mut Command) -> std::io::Result<std::process::Child> {
+    withhold_agent_variables(command, std::env::vars_os().map(|(name, _)| name));
     let mut tries = 0;
     loop {
         match command.spawn() {
@@ -153,6 +181,71 @@ mod tests {
         assert_eq!(
             run_command(OsStr::new("/nonexistent/prog"), &[], None, "shutdown").unwrap_err().0,
             "child process has failed to shutdown: failed to exec '/nonexistent/prog': No such file or directory\n"
+        );
+    }
+
+    #[test]
+    fn agent_variables_are_told_apart() {
+        for ours in [
+            "QGA_DAEMON_CHILD",
+            "QGA_",
+            "LISTEN_FDS",
+            "LISTEN_PID",
+            "LISTEN_FDNAMES",
+        ] {
+            assert!(is_agent_variable(OsStr::new(ours)), "{ours}");
+        }
+        for theirs in ["PATH", "qga_x", "XQGA_Y", "LISTEN", "LISTENER", "HOME"] {
+            assert!(!is_agent_variable(OsStr::new(theirs)), "{theirs}");
+        }
+    }
+
+    #[test]
+    fn children_get_no_agent_variables() {
+        let agent_env = [
+            "PATH",
+            "QGA_DAEMON_CHILD",
+            "LISTEN_FDS",
+            "HOME",
+            "QGA_SET",
+            "LISTEN_PID",
+        ];
+        let mut command = Command::new("/usr/bin/env");
+        command.env("QGA_SET", "on purpose").env("PATH", "/bin");
+        withhold_agent_variables(&mut command, agent_env.iter().map(OsString::from));
+        let mut changes: Vec<(String, Option<String>)> = command
+            .get_envs()
+            .map(|(name, value)| {
+                (
+                    name.to_string_lossy().into_owned(),
+                    value.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        changes.sort();
+        let set = |name: &str, value: &str| (name.to_string(), Some(value.to_string()));
+        let removed = |name: &str| (name.to_string(), None);
+        assert_eq!(
+            changes,
+            [
+                removed("LISTEN_FDS"),
+                removed("LISTEN_PID"),
+                set("PATH", "/bin"),
+                removed("QGA_DAEMON_CHILD"),
+                set("QGA_SET", "on purpose"),
+            ]
+        );
+        // What the child sees: the test process has no agent variables of
+        // its own to leak, so its environment is passed on unchanged.
+        let out = spawn_retrying(command.stdout(Stdio::piped()))
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        let seen = String::from_utf8(out.stdout).unwrap();
+        assert!(seen.lines().any(|l| l == "QGA_SET=on purpose"), "{seen}");
+        assert!(
+            !seen.lines().any(|l| l.starts_with("QGA_DAEMON_CHILD=")),
+            "{seen}"
         );
     }
 

@@ -10,11 +10,16 @@
 //! Both names and formats are QEMU's, so either agent can take over the
 //! other's state directory.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
 use crate::error::CommandError;
 
@@ -23,11 +28,16 @@ pub const FIRST_HANDLE: i64 = 1000;
 
 const STATE_FILE: &str = "qga.state";
 const FROZEN_MARKER: &str = "qga.state.isfrozen";
+/// The most of `qga.state` read: far more than its one counter needs.
+const MAX_STATE_SIZE: u64 = 64 * 1024;
 
 /// The persistent handle counter.
 #[derive(Debug)]
 pub struct PersistentState {
     path: PathBuf,
+    /// The state directory, opened once: the file is always read and
+    /// replaced in this directory, whatever later becomes of its path.
+    dir: OwnedFd,
     next_handle: Mutex<i64>,
 }
 
@@ -43,6 +53,10 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+    /// It is a symbolic link or not a regular file: the agent, running as
+    /// root, follows no link planted in its state directory.
+    #[error("persistent state {0} is not a regular file (a symbolic link is not followed)")]
+    NotAFile(PathBuf),
 }
 
 fn parse_counter(text: &str) -> Option<i64> {
@@ -59,28 +73,107 @@ fn parse_counter(text: &str) -> Option<i64> {
     None
 }
 
+/// Opens the directory `path` (following links on the way: it is the
+/// configured directory) for `*at` calls and `fsync`.
+fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// A name for a temporary file beside `stem` that no other process can
+/// guess: `.<stem>.<16 hex digits>` (the stem cut to 64 bytes).
+fn unpredictable_name(stem: &OsStr) -> OsString {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // `RandomState` is keyed from the system's random source.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(now.as_nanos());
+    }
+    let stem = stem.as_bytes();
+    let mut name = b".".to_vec();
+    name.extend_from_slice(&stem[..stem.len().min(64)]);
+    name.extend_from_slice(format!(".{:016x}", hasher.finish()).as_bytes());
+    OsString::from_vec(name)
+}
+
+/// Creates a new file in `dir`, for writing and then renaming over the file
+/// named `stem`: under an unpredictable name (`.<stem>.<random>`), only if
+/// nothing has that name (never opening an existing file, never through a
+/// symbolic link), readable and writable, close-on-exec, with `mode` less
+/// the umask. Returns its name and descriptor.
+pub fn create_unique(dir: impl AsFd, stem: &OsStr, mode: u32) -> std::io::Result<(OsString, OwnedFd)> {
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut tries = 0;
+    loop {
+        let name = unpredictable_name(stem);
+        match rustix::fs::openat(dir.as_fd(), name.as_os_str(), flags, Mode::from_raw_mode(mode)) {
+            Ok(fd) => return Ok((name, fd)),
+            Err(Errno::EXIST) if tries < 16 => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Reads `qga.state` in `dir`, without following a symbolic link or
+/// opening anything but a regular file. `Ok(None)` if there is none.
+fn read_state(dir: &OwnedFd, path: &Path) -> Result<Option<String>, StateError> {
+    let io = |e: Errno| StateError::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    };
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = match rustix::fs::openat(dir, STATE_FILE, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(Errno::LOOP) => return Err(StateError::NotAFile(path.to_path_buf())),
+        Err(e) => return Err(io(e)),
+    };
+    let stat = rustix::fs::fstat(&fd).map_err(io)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(StateError::NotAFile(path.to_path_buf()));
+    }
+    let mut bytes = Vec::new();
+    File::from(fd)
+        .take(MAX_STATE_SIZE)
+        .read_to_end(&mut bytes)
+        .map_err(|source| StateError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
 impl PersistentState {
     /// Loads `<statedir>/qga.state`. A missing file means defaults, and is
     /// written at once unless `create` is false (as while frozen, when the
-    /// agent must not write).
+    /// agent must not write). A symbolic link or anything but a regular
+    /// file there is an error.
     pub fn load(statedir: &Path, create: bool) -> Result<Self, StateError> {
         let path = statedir.join(STATE_FILE);
         let io = |source| StateError::Io {
             path: path.clone(),
             source,
         };
-        let next = match fs::read_to_string(&path) {
-            Ok(text) => parse_counter(&text).unwrap_or(FIRST_HANDLE),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let dir = open_dir(statedir).map_err(|e| io(e.into()))?;
+        let next = match read_state(&dir, &path)? {
+            Some(text) => parse_counter(&text).unwrap_or(FIRST_HANDLE),
+            None => {
                 if create {
-                    write_state(&path, FIRST_HANDLE).map_err(io)?;
+                    write_state(&dir, FIRST_HANDLE).map_err(io)?;
                 }
                 FIRST_HANDLE
             }
-            Err(e) => return Err(io(e)),
         };
         Ok(PersistentState {
             path,
+            dir,
             next_handle: Mutex::new(next),
         })
     }
@@ -94,7 +187,7 @@ impl PersistentState {
         } else {
             handle + 1
         };
-        if let Err(e) = write_state(&self.path, following) {
+        if let Err(e) = write_state(&self.dir, following) {
             log::warn!("failed to write {}: {e}", self.path.display());
             return Err(CommandError::msg("failed to commit persistent state to disk"));
         }
@@ -103,28 +196,31 @@ impl PersistentState {
     }
 }
 
-fn write_state(path: &Path, next: i64) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("state.{}", std::process::id()));
+/// Replaces `qga.state` in `dir` by a file holding `next`: written to a new
+/// file of an unpredictable name, synced, renamed over it (which replaces
+/// a symbolic link there, never what it points to), and the directory
+/// synced.
+fn write_state(dir: &OwnedFd, next: i64) -> std::io::Result<()> {
+    let (tmp, fd) = create_unique(dir, OsStr::new(STATE_FILE), 0o644)?;
     let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&tmp)?;
+        let mut file = File::from(fd);
         write!(file, "[global]\nfd_counter={next}\n")?;
         file.sync_all()?;
-        fs::rename(&tmp, path)
+        rustix::fs::renameat(dir, tmp.as_os_str(), dir, STATE_FILE)?;
+        rustix::fs::fsync(dir)?;
+        Ok(())
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = rustix::fs::unlinkat(dir, tmp.as_os_str(), AtFlags::empty());
     }
     result
 }
 
-/// The on-disk note that filesystems are frozen.
+/// The on-disk note that filesystems are frozen. It is never followed if
+/// it is a symbolic link: its presence is what counts.
 #[derive(Debug, Clone)]
 pub struct FrozenMarker {
+    statedir: PathBuf,
     path: PathBuf,
 }
 
@@ -132,24 +228,32 @@ impl FrozenMarker {
     /// The marker of `statedir`.
     pub fn new(statedir: &Path) -> Self {
         FrozenMarker {
+            statedir: statedir.to_path_buf(),
             path: statedir.join(FROZEN_MARKER),
         }
     }
 
-    /// Whether a (possibly earlier) agent left filesystems frozen.
-    pub fn is_set(&self) -> bool {
-        self.path.exists()
+    fn dir(&self) -> rustix::io::Result<OwnedFd> {
+        rustix::fs::open(
+            &self.statedir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
     }
 
-    /// Records the frozen state (mode 0600, as QEMU).
+    /// Whether a (possibly earlier) agent left filesystems frozen:
+    /// something is there by the marker's name.
+    pub fn is_set(&self) -> bool {
+        self.dir()
+            .and_then(|dir| rustix::fs::statat(dir, FROZEN_MARKER, AtFlags::SYMLINK_NOFOLLOW))
+            .is_ok()
+    }
+
+    /// Records the frozen state: a new empty file, mode 0600 (as QEMU),
+    /// created only where nothing is (an existing regular file is kept;
+    /// anything else there is removed first, never followed).
     pub fn set(&self) {
-        let created = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&self.path);
-        if let Err(e) = created {
+        if let Err(e) = self.try_set() {
             log::warn!(
                 "unable to create {}, fsfreeze may not function properly: {e}",
                 self.path.display()
@@ -157,11 +261,37 @@ impl FrozenMarker {
         }
     }
 
-    /// Clears the frozen state.
+    fn try_set(&self) -> rustix::io::Result<()> {
+        let dir = self.dir()?;
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut replaced = false;
+        loop {
+            match rustix::fs::openat(&dir, FROZEN_MARKER, flags, Mode::RUSR | Mode::WUSR) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EXIST) => {
+                    let stat = rustix::fs::statat(&dir, FROZEN_MARKER, AtFlags::SYMLINK_NOFOLLOW)?;
+                    if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile {
+                        return Ok(());
+                    }
+                    if replaced {
+                        return Err(Errno::EXIST);
+                    }
+                    rustix::fs::unlinkat(&dir, FROZEN_MARKER, AtFlags::empty())?;
+                    replaced = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Clears the frozen state (removing a symbolic link itself, not what
+    /// it points to).
     pub fn clear(&self) {
-        match fs::remove_file(&self.path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        match self
+            .dir()
+            .and_then(|dir| rustix::fs::unlinkat(dir, FROZEN_MARKER, AtFlags::empty()))
+        {
+            Ok(()) | Err(Errno::NOENT) => {}
             Err(e) => log::warn!(
                 "unable to delete {}, fsfreeze may not function properly: {e}",
                 self.path.display()
@@ -173,6 +303,7 @@ impl FrozenMarker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn handles_persist_across_loads() {
@@ -206,18 +337,141 @@ mod tests {
     #[test]
     fn a_failed_commit_is_an_error_and_does_not_advance() {
         let dir = tempfile::tempdir().unwrap();
-        let state = PersistentState::load(dir.path(), true).unwrap();
         let gone = dir.path().join("gone");
-        let state_elsewhere = PersistentState {
-            path: gone.join("qga.state"),
-            next_handle: Mutex::new(5),
-        };
+        std::fs::create_dir(&gone).unwrap();
+        let state = PersistentState::load(&gone, false).unwrap();
+        std::fs::remove_dir(&gone).unwrap();
         assert_eq!(
-            state_elsewhere.take_handle().unwrap_err().to_string(),
+            state.take_handle().unwrap_err().to_string(),
             "failed to commit persistent state to disk"
         );
-        assert_eq!(*state_elsewhere.next_handle.lock().unwrap(), 5);
-        drop(state);
+        assert_eq!(*state.next_handle.lock().unwrap(), FIRST_HANDLE);
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_symlink_planted_as_the_state_file_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+        let state = PersistentState::load(dir.path(), true).unwrap();
+        let file = dir.path().join(STATE_FILE);
+        fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&victim, &file).unwrap();
+        assert_eq!(state.take_handle().unwrap(), 1000);
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(fs::symlink_metadata(&file).unwrap().file_type().is_file());
+        assert_eq!(fs::read_to_string(&file).unwrap(), "[global]\nfd_counter=1001\n");
+        assert_eq!(
+            names(dir.path()),
+            ["qga.state", "victim"],
+            "a temporary file was left"
+        );
+    }
+
+    #[test]
+    fn the_state_directory_is_the_one_opened_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first");
+        fs::create_dir(&first).unwrap();
+        let state = PersistentState::load(&first, true).unwrap();
+        // The directory's path is made to lead elsewhere.
+        let moved = dir.path().join("moved");
+        fs::rename(&first, &moved).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &first).unwrap();
+        assert_eq!(state.take_handle().unwrap(), 1000);
+        assert_eq!(names(&elsewhere), Vec::<String>::new());
+        assert_eq!(
+            fs::read_to_string(moved.join(STATE_FILE)).unwrap(),
+            "[global]\nfd_counter=1001\n"
+        );
+    }
+
+    #[test]
+    fn a_state_file_that_is_a_symlink_or_not_a_file_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "[global]\nfd_counter=5\n").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(STATE_FILE)).unwrap();
+        let err = PersistentState::load(dir.path(), true).unwrap_err();
+        assert!(matches!(err, StateError::NotAFile(_)), "{err:?}");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "[global]\nfd_counter=5\n");
+
+        let fifo = tempfile::tempdir().unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            fifo.path().join(STATE_FILE),
+            FileType::Fifo,
+            Mode::RUSR | Mode::WUSR,
+            0,
+        )
+        .unwrap();
+        assert!(matches!(
+            PersistentState::load(fifo.path(), true),
+            Err(StateError::NotAFile(_))
+        ));
+    }
+
+    #[test]
+    fn temporary_names_are_unpredictable_and_never_reuse_a_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = open_dir(tmp.path()).unwrap();
+        let stem = OsStr::new("qga.state");
+        let (a, fd_a) = create_unique(&dir, stem, 0o600).unwrap();
+        let (b, _fd_b) = create_unique(&dir, stem, 0o600).unwrap();
+        assert_ne!(a, b);
+        let a = a.to_string_lossy().into_owned();
+        assert!(
+            a.starts_with(".qga.state.") && a.len() == ".qga.state.".len() + 16,
+            "{a}"
+        );
+        assert_ne!(a, format!("qga.state.{}", std::process::id()));
+        assert!(rustix::fs::fstat(&fd_a).unwrap().st_size == 0);
+        let long = OsString::from("x".repeat(255));
+        let (name, _) = create_unique(&dir, &long, 0o600).unwrap();
+        assert!(name.len() <= 255);
+    }
+
+    #[test]
+    fn the_frozen_marker_never_follows_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let marker = FrozenMarker::new(dir.path());
+        let at = dir.path().join(FROZEN_MARKER);
+        // A dangling link counts as set; a link to a file is not followed.
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &at).unwrap();
+        assert!(marker.is_set());
+        marker.clear();
+        assert!(!marker.is_set());
+        std::os::unix::fs::symlink(&victim, &at).unwrap();
+        marker.set();
+        let meta = fs::symlink_metadata(&at).unwrap();
+        assert!(meta.file_type().is_file(), "the link was not replaced");
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600
+        );
+        marker.clear();
+        std::os::unix::fs::symlink(&victim, &at).unwrap();
+        marker.clear();
+        assert!(fs::symlink_metadata(&at).is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        // An existing marker file is kept as it is.
+        fs::write(&at, "left by QEMU's agent").unwrap();
+        marker.set();
+        assert_eq!(fs::read_to_string(&at).unwrap(), "left by QEMU's agent");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! systemd socket activation: a listening socket handed over as descriptor
 //! 3 with `LISTEN_FDS=1` and `LISTEN_PID` naming this process, as QEMU's
 //! agent accepts it. The socket's family decides the method (`unix-listen`
-//! or `vsock-listen`); `-m` and `-p` are then ignored.
+//! or `vsock-listen`); `-m` and `-p` are then ignored. A vsock socket
+//! serves only the peers [`VsockPeers`] allows, as a `vsock-listen`
+//! channel the agent opens itself does.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -9,6 +11,7 @@ use rustix::net::{AddressFamily, SocketFlags};
 
 use crate::method::Method;
 use crate::serve::Listener;
+use crate::vsock::{PeerGate, VsockPeers};
 
 /// The first descriptor systemd passes.
 const SD_LISTEN_FDS_START: i32 = 3;
@@ -32,6 +35,8 @@ pub enum ActivationError {
 pub struct ActivatedSocket {
     fd: OwnedFd,
     method: Method,
+    /// For a vsock socket, who may connect.
+    gate: Option<PeerGate>,
 }
 
 impl ActivatedSocket {
@@ -64,7 +69,16 @@ impl ActivatedSocket {
         let flags = rustix::fs::fcntl_getfl(&fd).map_err(ActivationError::Unusable)?;
         rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK)
             .map_err(ActivationError::Unusable)?;
-        Ok(Some(ActivatedSocket { fd, method }))
+        // Until told otherwise, a vsock socket serves the host alone.
+        let gate = (method == Method::VsockListen).then(|| PeerGate::new(VsockPeers::default()));
+        Ok(Some(ActivatedSocket { fd, method, gate }))
+    }
+
+    /// The socket, serving only `peers` if it is a vsock socket (a Unix
+    /// socket is left as it is).
+    pub fn with_vsock_peers(self, peers: VsockPeers) -> Self {
+        let gate = self.gate.map(|_| PeerGate::new(peers));
+        ActivatedSocket { gate, ..self }
     }
 
     /// The method the socket's family implies.
@@ -78,7 +92,12 @@ impl Listener for ActivatedSocket {
         self.fd.as_fd()
     }
 
+    /// Accepts a connection; on a vsock socket, an allowed peer's only (a
+    /// refused one reads as `EAGAIN`).
     fn accept(&self) -> rustix::io::Result<OwnedFd> {
-        rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK)
+        match &self.gate {
+            Some(gate) => gate.accept(self.fd.as_fd()),
+            None => rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK),
+        }
     }
 }

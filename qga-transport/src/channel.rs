@@ -85,7 +85,7 @@ impl Channel {
             Method::UnixListen => Channel::Unix(UnixChannel::bind(&config.path)?),
             Method::VsockListen => {
                 let addr: VsockAddr = config.path.to_string_lossy().parse()?;
-                Channel::Vsock(VsockChannel::bind(addr).map_err(open_error)?)
+                Channel::Vsock(VsockChannel::bind(addr, config.vsock_peers.clone()).map_err(open_error)?)
             }
             Method::VirtioSerial => Channel::Device(
                 DeviceChannel::open(&config.path, DeviceKind::VirtioSerial).map_err(open_error)?,

@@ -1,7 +1,9 @@
-//! The one gap in rustix this crate fills: vsock socket addresses.
+//! The gaps in rustix this crate fills: vsock socket addresses (both
+//! ways), and taking over a descriptor inherited by socket activation.
 #![allow(unsafe_code)]
 
 use rustix::net::addr::{SocketAddrArg, SocketAddrLen, SocketAddrOpaque};
+use rustix::net::{AddressFamily, SocketAddrAny};
 
 /// `AF_VSOCK` from `<sys/socket.h>`.
 const AF_VSOCK: u16 = 40;
@@ -46,6 +48,26 @@ unsafe impl SocketAddrArg for VsockAddr {
     }
 }
 
+/// The vsock address held by `addr` (a peer's address from `accept`), or
+/// `None` if it is not a complete vsock address.
+pub fn vsock_addr_of(addr: &SocketAddrAny) -> Option<VsockAddr> {
+    if addr.address_family() != AddressFamily::VSOCK
+        || (addr.addr_len() as usize) < std::mem::size_of::<SockaddrVm>()
+    {
+        return None;
+    }
+    // SAFETY: `as_ptr` points at a `sockaddr_storage` (128 bytes, more
+    // than the 16 of `sockaddr_vm`) whose first `addr_len` bytes, checked
+    // above to cover a whole `sockaddr_vm`, were written by the kernel;
+    // every bit pattern is a valid `SockaddrVm` (integers only), and
+    // `read_unaligned` copies it out whatever the alignment.
+    let raw = unsafe { addr.as_ptr().cast::<SockaddrVm>().read_unaligned() };
+    Some(VsockAddr {
+        cid: raw.svm_cid,
+        port: raw.svm_port,
+    })
+}
+
 /// Takes ownership of a descriptor this process inherited under a
 /// protocol that hands it over (systemd socket activation). Fails, without
 /// taking anything, if the descriptor is not open.
@@ -58,4 +80,34 @@ pub fn take_inherited_fd(raw: std::os::fd::RawFd) -> rustix::io::Result<std::os:
     // activation protocol, was handed to this process for its own use:
     // nothing else in the process owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vsock_addresses_decode_as_they_encode() {
+        let addr = VsockAddr {
+            cid: 7,
+            port: 0x1234_5678,
+        };
+        let any = addr.as_any();
+        assert_eq!(any.address_family(), AddressFamily::VSOCK);
+        assert_eq!(any.addr_len() as usize, 16);
+        assert_eq!(vsock_addr_of(&any), Some(addr));
+        let max = VsockAddr {
+            cid: u32::MAX,
+            port: 1,
+        };
+        assert_eq!(vsock_addr_of(&max.as_any()), Some(max));
+    }
+
+    #[test]
+    fn other_families_are_not_vsock_addresses() {
+        let inet = SocketAddrAny::from(std::net::SocketAddr::from(([127, 0, 0, 2], 2)));
+        assert_eq!(vsock_addr_of(&inet), None);
+        let unix = rustix::net::SocketAddrUnix::new_abstract_name(b"qga").unwrap();
+        assert_eq!(vsock_addr_of(&SocketAddrAny::from(unix)), None);
+    }
 }

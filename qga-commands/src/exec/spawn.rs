@@ -194,9 +194,6 @@ pub(super) fn spawn(request: &Request<'_>) -> Result<Spawned, String> {
     use GuestExecCaptureOutputMode as Mode;
     let path = system_os_str(request.path);
     let path: &OsStr = path.as_ref();
-    if let Err(e) = crate::sys::cloexec_inherited_fds() {
-        log::warn!("guest-exec: cannot mark inherited descriptors close-on-exec: {e}");
-    }
     let (stdin, child_stdin) = match request.stdin {
         true => pipe(true).map(|(o, t)| (Some(o), Some(t)))?,
         false => (None, None),
