@@ -16,7 +16,7 @@
 //! | integer out of the type's range | `Parameter 'x' expects uint32` |
 //!
 //! Names and values quoted in these texts come from the host: each is cut to
-//! 1 KiB by [`echo`](crate::echo), so a hostile member name or enum value
+//! 1 KiB by [`echo`], so a hostile member name or enum value
 //! cannot make the reply large.
 
 use std::borrow::Cow;
@@ -68,7 +68,7 @@ pub enum ArgError {
 
 impl ArgError {
     /// The same error with every quoted name and value cut by
-    /// [`echo`](crate::echo).
+    /// [`echo`].
     fn bounded(self) -> ArgError {
         let cut = |text: String| match echo(&text) {
             Cow::Borrowed(_) => text,
