@@ -1,8 +1,35 @@
-//! Writes a small seed corpus for both targets into `corpus/framer` and
-//! `corpus/request` (ignored by git): `cargo run --bin seed-corpus`.
+//! Writes a small seed corpus for the targets into `corpus/framer`,
+//! `corpus/request` and `corpus/arguments` (ignored by git):
+//! `cargo run --bin seed-corpus`.
 
 use std::fs;
 use std::path::Path;
+
+#[path = "../../qapi-core/tests/support/commands.rs"]
+mod commands;
+
+/// For `arguments`: each command's valid arguments, the same with a bad
+/// member, and all of them in one array.
+fn argument_seeds() -> Vec<Vec<u8>> {
+    let examples = commands::examples();
+    let mut seeds = Vec::new();
+    for (_, example) in &examples {
+        seeds.push(serde_json::to_vec(example).unwrap_or_default());
+        if let serde_json::Value::Object(members) = example {
+            let mut bad = members.clone();
+            bad.insert("bogus".into(), serde_json::Value::Null);
+            seeds.push(serde_json::to_vec(&bad).unwrap_or_default());
+            for key in members.keys() {
+                let mut wrong = members.clone();
+                wrong.insert(key.clone(), serde_json::json!("cur"));
+                seeds.push(serde_json::to_vec(&wrong).unwrap_or_default());
+            }
+        }
+    }
+    let all: Vec<_> = examples.into_iter().map(|(_, v)| v).collect();
+    seeds.push(serde_json::to_vec(&all).unwrap_or_default());
+    seeds
+}
 
 fn seeds() -> Vec<Vec<u8>> {
     let mut seeds: Vec<Vec<u8>> = [
@@ -49,5 +76,11 @@ fn main() -> std::io::Result<()> {
         }
         println!("{}: {} files", dir.display(), fs::read_dir(&dir)?.count());
     }
+    let dir = Path::new("corpus").join("arguments");
+    fs::create_dir_all(&dir)?;
+    for (i, seed) in argument_seeds().iter().enumerate() {
+        fs::write(dir.join(format!("seed-{i:03}")), seed)?;
+    }
+    println!("{}: {} files", dir.display(), fs::read_dir(&dir)?.count());
     Ok(())
 }

@@ -14,6 +14,10 @@
 //! | wrong JSON type | `Invalid parameter type for 'x', expected: integer` |
 //! | not one of an enum's values | `Parameter 'x' does not accept value 'v'` |
 //! | integer out of the type's range | `Parameter 'x' expects uint32` |
+//!
+//! Names and values quoted in these texts come from the host: each is cut to
+//! 1 KiB by [`echo`], so a hostile member name or enum value
+//! cannot make the reply large.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -21,6 +25,8 @@ use std::fmt;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 use serde::forward_to_deserialize_any;
 use serde_json::{Map, Value};
+
+use crate::error::echo;
 
 /// Why arguments did not decode. The display text is QEMU's desc.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +64,37 @@ pub enum ArgError {
     /// Any other complaint of a type's own `Deserialize`.
     #[error("{0}")]
     Custom(String),
+}
+
+impl ArgError {
+    /// The same error with every quoted name and value cut by
+    /// [`echo`].
+    fn bounded(self) -> ArgError {
+        let cut = |text: String| match echo(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(short) => short,
+        };
+        match self {
+            ArgError::Unexpected(name) => ArgError::Unexpected(cut(name)),
+            ArgError::Missing(name) => ArgError::Missing(cut(name)),
+            ArgError::InvalidType { name, expected } => ArgError::InvalidType {
+                name: cut(name),
+                expected: match expected {
+                    Cow::Owned(text) => Cow::Owned(cut(text)),
+                    borrowed => borrowed,
+                },
+            },
+            ArgError::InvalidValue { name, value } => ArgError::InvalidValue {
+                name: cut(name),
+                value: cut(value),
+            },
+            ArgError::OutOfRange { name, expected } => ArgError::OutOfRange {
+                name: cut(name),
+                expected,
+            },
+            ArgError::Custom(text) => ArgError::Custom(cut(text)),
+        }
+    }
 }
 
 /// An [`ArgError`] on its way up, before it knows which member it is about.
@@ -250,14 +287,14 @@ impl fmt::Display for Path<'_> {
 }
 
 /// Decodes a command's arguments (the `arguments` object, empty when left
-/// out) into `T`.
+/// out) into `T`. Names and values the error quotes are cut to 1 KiB each.
 pub fn from_arguments<T: DeserializeOwned>(arguments: Map<String, Value>) -> Result<T, ArgError> {
     let value = Value::Object(arguments);
     T::deserialize(ValueDe {
         value: &value,
         path: Path::Root,
     })
-    .map_err(Error::into_arg_error)
+    .map_err(|e| e.into_arg_error().bounded())
 }
 
 struct ValueDe<'v, 'p> {

@@ -24,10 +24,14 @@
 //! `guest-exec` fails with a message saying so. At most [`MAX_KEPT`]
 //! processes are remembered in all; when a new one would exceed that, the
 //! oldest finished process whose status was never collected is forgotten.
-//! Captured output of all processes together is held in at most
-//! [`MAX_TOTAL_OUTPUT`] bytes: past that, the oldest finished processes
-//! nobody collected are forgotten to make room, and when only unfinished
-//! ones are left, what they print is dropped (reported truncated).
+//! Captured output of all processes together, and the `input-data` not yet
+//! written to them, are held in at most [`MAX_TOTAL_OUTPUT`] bytes: past
+//! that, the oldest finished processes nobody collected are forgotten to make
+//! room, and when only unfinished ones are left, what they print is dropped
+//! (reported truncated). A `guest-exec` whose decoded `input-data` does not
+//! fit even then fails before anything is started, with a message naming the
+//! limit; input is accounted until it is written (the written part is given
+//! back as the child reads) or its pipe closes.
 //!
 //! Error texts are those of QEMU 10 (`qga/commands.c`): a start failure is
 //! GLib's message alone (QEMU 7.2 wrapped it as `Guest agent command failed,
@@ -61,9 +65,14 @@ pub const MAX_RUNNING: usize = 128;
 /// Most processes remembered (unfinished, or finished and not collected).
 pub const MAX_KEPT: usize = 1024;
 
-/// Most bytes of captured output held for all processes together: eight
-/// processes' worth of both streams at [`MAX_OUTPUT`].
+/// Most bytes of captured output and pending `input-data` held for all
+/// processes together: eight processes' worth of both streams at
+/// [`MAX_OUTPUT`].
 pub const MAX_TOTAL_OUTPUT: usize = 8 * 2 * MAX_OUTPUT;
+
+/// Written input is given back (the buffer compacted) once at least this
+/// much of it, and at least half of what is held, has been written.
+const INPUT_COMPACT: usize = 64 * 1024;
 
 /// QEMU 10's text for a pid it does not know (see the module docs).
 pub const UNKNOWN_PID: &str = "PID ld does not exist";
@@ -144,8 +153,26 @@ impl Capture {
 #[derive(Debug)]
 struct Input {
     fd: Arc<OwnedFd>,
+    /// What is left to write starts at `written`.
     data: Vec<u8>,
     written: usize,
+}
+
+impl Input {
+    /// Bytes of memory it holds, as counted against the budget.
+    fn held(&self) -> usize {
+        self.data.capacity()
+    }
+
+    /// Gives back the memory of what was written, once that is worth a
+    /// copy of the rest (so each byte is copied a bounded number of times).
+    fn compact(&mut self) {
+        if self.written >= INPUT_COMPACT && self.written * 2 >= self.data.len() {
+            self.data.drain(..self.written);
+            self.data.shrink_to_fit();
+            self.written = 0;
+        }
+    }
 }
 
 /// A process started by `guest-exec`.
@@ -220,8 +247,11 @@ impl Process {
 struct Processes {
     by_pid: HashMap<i64, Process>,
     next_serial: u64,
-    /// Most bytes of captured output held ([`MAX_TOTAL_OUTPUT`]).
-    output_budget: usize,
+    /// Most bytes of captured output and pending input held
+    /// ([`MAX_TOTAL_OUTPUT`]).
+    budget: usize,
+    /// Input of processes being started, not in `by_pid` yet.
+    reserved: usize,
 }
 
 impl Default for Processes {
@@ -229,28 +259,38 @@ impl Default for Processes {
         Processes {
             by_pid: HashMap::new(),
             next_serial: 0,
-            output_budget: MAX_TOTAL_OUTPUT,
+            budget: MAX_TOTAL_OUTPUT,
+            reserved: 0,
         }
     }
 }
 
 impl Processes {
-    /// Bytes of memory held by captured output.
-    fn output_bytes(&self) -> usize {
-        self.by_pid
+    /// Bytes of memory held by captured output and by input not yet
+    /// written (reserved input included).
+    fn held_bytes(&self) -> usize {
+        let output: usize = self
+            .by_pid
             .values()
             .flat_map(|p| [&p.out, &p.err])
             .flatten()
             .map(|c| c.data.capacity())
-            .sum()
+            .sum();
+        let input: usize = self
+            .by_pid
+            .values()
+            .filter_map(|p| p.input.as_ref())
+            .map(Input::held)
+            .sum();
+        output + input + self.reserved
     }
 
-    /// How many more bytes captured output may take; while that is less
+    /// How many more bytes output or input may take; while that is less
     /// than `wanted`, the oldest finished processes are forgotten.
-    fn output_room(&mut self, wanted: usize) -> usize {
+    fn room(&mut self, wanted: usize) -> usize {
         loop {
-            let room = self.output_budget.saturating_sub(self.output_bytes());
-            if room >= wanted || !self.forget_oldest_finished("captured output is over its budget") {
+            let room = self.budget.saturating_sub(self.held_bytes());
+            if room >= wanted || !self.forget_oldest_finished("guest-exec is holding all it may") {
                 return room;
             }
         }
@@ -309,17 +349,23 @@ impl ExecTable {
 
     /// `guest-exec`: starts a process and returns its pid.
     pub fn exec(&self, args: &GuestExecArgs) -> Result<GuestExec, CommandError> {
-        let input = args.input_data.as_deref().map(base64_glib::decode).transpose()?;
+        let mut input = args.input_data.as_deref().map(base64_glib::decode).transpose()?;
+        if let Some(data) = &mut input {
+            data.shrink_to_fit();
+        }
+        let input_bytes = input.as_ref().map_or(0, Vec::capacity);
         let mode = args
             .capture_output
             .map_or(GuestExecCaptureOutputMode::None, |c| c.mode());
         let argv = args.arg.as_deref().unwrap_or_default();
         log::info!(
             "guest-exec called: \"{}\"",
-            std::iter::once(args.path.as_str())
-                .chain(argv.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" ")
+            qapi_core::echo(
+                &std::iter::once(args.path.as_str())
+                    .chain(argv.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
         );
         // Make room first, so nothing starts that cannot be kept.
         {
@@ -332,9 +378,23 @@ impl ExecTable {
                 )));
             }
             processes.forget_past(MAX_KEPT - 1);
+            if processes.room(input_bytes) < input_bytes {
+                return Err(input_too_large(
+                    input_bytes,
+                    processes.held_bytes(),
+                    processes.budget,
+                ));
+            }
+            processes.reserved += input_bytes;
         }
+        let mut reservation = Reservation {
+            shared: &self.shared,
+            bytes: input_bytes,
+        };
         self.shared.start_thread()?;
 
+        // GLib's message quotes the path: keep the reply short however long
+        // the path is.
         let spawned = spawn::spawn(&spawn::Request {
             path: &args.path,
             args: argv,
@@ -342,7 +402,7 @@ impl ExecTable {
             stdin: input.is_some(),
             mode,
         })
-        .map_err(CommandError::msg)?;
+        .map_err(|message| CommandError::msg(qapi_core::echo(&message)))?;
         let pid = i64::from(spawned.child.id());
         let pidfd = rustix::process::pidfd_open(
             rustix::process::Pid::from_child(&spawned.child),
@@ -352,6 +412,9 @@ impl ExecTable {
         .map(Arc::new);
 
         let mut processes = self.processes();
+        // From here the input counts as the process's own.
+        processes.reserved -= reservation.bytes;
+        reservation.bytes = 0;
         let serial = processes.next_serial;
         processes.next_serial += 1;
         let process = Process {
@@ -409,6 +472,33 @@ impl ExecTable {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Input counted against the budget for a process being started; given
+/// back if the start fails.
+struct Reservation<'a> {
+    shared: &'a io::Shared,
+    bytes: usize,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            let mut processes = self.shared.processes();
+            processes.reserved = processes.reserved.saturating_sub(self.bytes);
+        }
+    }
+}
+
+/// The error of a `guest-exec` whose input does not fit in the budget.
+fn input_too_large(input: usize, held: usize, budget: usize) -> CommandError {
+    CommandError::msg(format!(
+        "guest-exec: input-data of {input} bytes does not fit in the {} MiB that guest-exec \
+         may hold for the input and output of all its processes ({held} bytes are held by \
+         processes still running or not collected); collect finished processes with \
+         guest-exec-status, or send less input",
+        budget >> 20
+    ))
 }
 
 #[cfg(test)]

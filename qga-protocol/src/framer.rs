@@ -22,7 +22,8 @@
 //!   0xFE/0xFF.
 //!   It resumes *at* that byte. A client that is unsure of the state of the
 //!   channel therefore sends 0xFF: whatever came before is dropped, one error
-//!   is reported for it, and its next message is read afresh.
+//!   is reported for it, and its next message is read afresh. The error
+//!   quotes at most 1 KiB of the token (its start, `...`, the bad byte).
 //! * A message that outgrows [`Limits`] gives [`FrameError::TooLarge`],
 //!   [`FrameError::TooManyTokens`] or [`FrameError::TooDeep`] when the token
 //!   that crossed the limit ends. Its bytes are not kept past the size limit.
@@ -48,7 +49,8 @@ pub enum Frame<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// A byte that cannot start or continue a token; holds the token's text up
-    /// to and including that byte.
+    /// to and including that byte. A token longer than 1 KiB is kept (and
+    /// shown) as its first bytes, `...` and the bad byte, 1 KiB in all.
     #[error("JSON parse error, stray '{}'", stray_text(.0))]
     Stray(Vec<u8>),
     /// The message spans more bytes than [`Limits::max_message_bytes`].
@@ -62,10 +64,70 @@ pub enum FrameError {
     TooDeep,
 }
 
+/// Most bytes of a stray token that [`FrameError::Stray`] keeps and shows.
+///
+/// A token can be as long as a message (64 MiB); an error repeating it whole
+/// would make the agent's reply as large, and larger still once escaped.
+pub(crate) const STRAY_MAX: usize = 1024;
+
 /// The stray token as QEMU prints it: as a C string, so it ends at a NUL.
+/// A token longer than [`STRAY_MAX`] (from anywhere but the framer, which
+/// keeps no more) is shortened as the framer shortens it.
 fn stray_text(token: &[u8]) -> String {
-    let end = memchr::memchr(0, token).unwrap_or(token.len());
+    let token = if token.len() > STRAY_MAX {
+        std::borrow::Cow::Owned(bounded_token(token, &[]))
+    } else {
+        std::borrow::Cow::Borrowed(token)
+    };
+    let end = memchr::memchr(0, &token).unwrap_or(token.len());
     String::from_utf8_lossy(&token[..end]).into_owned()
+}
+
+/// The text of a stray token made of `head` followed by `tail`: whole when
+/// it is at most [`STRAY_MAX`] bytes, else its first bytes (not ending inside
+/// a UTF-8 sequence), `...`, and its last byte (the one that could not
+/// continue it), [`STRAY_MAX`] bytes at most in all. Only what is kept is
+/// copied.
+pub(crate) fn bounded_token(head: &[u8], tail: &[u8]) -> Vec<u8> {
+    const MARK: &[u8] = b"...";
+    let len = head.len() + tail.len();
+    if len <= STRAY_MAX {
+        let mut text = Vec::with_capacity(len);
+        text.extend_from_slice(head);
+        text.extend_from_slice(tail);
+        return text;
+    }
+    let last = tail.last().or(head.last()).copied().unwrap_or_default();
+    let keep = STRAY_MAX - MARK.len() - 1;
+    let mut text = Vec::with_capacity(STRAY_MAX);
+    for part in [head, tail] {
+        let take = keep.saturating_sub(text.len()).min(part.len());
+        text.extend_from_slice(&part[..take]);
+    }
+    let partial = incomplete_utf8_tail(&text);
+    text.truncate(text.len() - partial);
+    text.extend_from_slice(MARK);
+    text.push(last);
+    text
+}
+
+/// How many bytes at the end of `bytes` are the start of a UTF-8 sequence
+/// that the cut left incomplete (0 when none).
+fn incomplete_utf8_tail(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let b = bytes[bytes.len() - back];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: look further back for the lead
+        }
+        let needed = match b {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => return 0,
+        };
+        return if needed > back { back } else { 0 };
+    }
+    0
 }
 
 /// Where the tokenizer is inside the current token.
@@ -399,12 +461,11 @@ impl Framer {
             cursor.input[end - 1..end].to_vec()
         } else {
             match cursor.token {
-                Some(t) => cursor.input[t..end].to_vec(),
-                None => {
-                    let mut text = self.buf.get(self.token_at..).unwrap_or_default().to_vec();
-                    text.extend_from_slice(&cursor.input[..end]);
-                    text
-                }
+                Some(t) => bounded_token(&cursor.input[t..end], &[]),
+                None => bounded_token(
+                    self.buf.get(self.token_at..).unwrap_or_default(),
+                    &cursor.input[..end],
+                ),
             }
         };
         self.drop_message();

@@ -8,6 +8,24 @@ use serde_json::{Map, Value};
 use crate::parser::{parse_message, ParseError};
 use crate::writer::write_json;
 
+/// Most bytes of peer-supplied text (a member name, a keyword, a reply that
+/// is not one) that an error of this crate repeats; the same bound as
+/// `qapi_core::ECHO_MAX`.
+pub(crate) const ECHO_MAX: usize = 1024;
+
+/// `text` as an error may repeat it: whole when it is at most [`ECHO_MAX`]
+/// bytes, else its first bytes (cut at a character boundary) and `...`.
+pub(crate) fn echo(text: &str) -> String {
+    if text.len() <= ECHO_MAX {
+        return text.to_string();
+    }
+    let mut cut = ECHO_MAX;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...", &text[..cut])
+}
+
 /// The byte the agent writes before its reply to `guest-sync-delimited`, and
 /// that a host sends to reset the agent's parser.
 pub const SENTINEL: u8 = 0xFF;
@@ -39,7 +57,8 @@ pub enum RequestError {
     #[error("QMP input member 'arguments' must be an object")]
     ArgumentsNotObject,
     /// A member other than `execute`, `arguments` and `id` (including
-    /// `exec-oob`, which the guest agent does not support).
+    /// `exec-oob`, which the guest agent does not support); a name longer
+    /// than 1 KiB is kept as its first KiB and `...`.
     #[error("QMP input member '{0}' is unexpected")]
     UnexpectedMember(String),
 }
@@ -132,7 +151,9 @@ impl Request {
                     id = Some(value);
                     None
                 }
-                _ => Some(RequestError::UnexpectedMember(key)),
+                // Only the first problem is reported: name no other.
+                _ if error.is_none() => Some(RequestError::UnexpectedMember(echo(&key))),
+                _ => None,
             };
             if error.is_none() {
                 error = problem;
@@ -238,7 +259,8 @@ pub enum ReplyError {
     /// Not valid JSON.
     #[error(transparent)]
     Parse(#[from] ParseError),
-    /// Valid JSON, but neither a `return` nor an `error` object.
+    /// Valid JSON, but neither a `return` nor an `error` object (its first
+    /// KiB).
     #[error("not a reply: {0}")]
     NotAReply(String),
 }
@@ -247,7 +269,11 @@ impl Reply {
     /// Reads one reply, classifying it by its `return` or `error` member.
     pub fn decode(text: &[u8]) -> Result<Reply, ReplyError> {
         let value = parse_message(text)?;
-        let not_a_reply = || ReplyError::NotAReply(String::from_utf8_lossy(text).into_owned());
+        let not_a_reply = || {
+            ReplyError::NotAReply(echo(&String::from_utf8_lossy(
+                &text[..text.len().min(4 * ECHO_MAX)],
+            )))
+        };
         let Value::Object(mut members) = value else {
             return Err(not_a_reply());
         };
@@ -339,6 +365,39 @@ mod tests {
         assert_eq!(ok.execute, "guest-sync");
         assert_eq!(ok.id, Some(json!("a")));
         assert_eq!(ok.arguments.unwrap()["id"], json!(5));
+    }
+
+    #[test]
+    fn huge_member_names_are_quoted_short() {
+        let name = "\u{7f}".repeat(8 << 20);
+        let message = format!("{{\"execute\":\"x\",\"{name}\":1,\"{name}{name}\":2,\"id\":7}}");
+        let (text, id) = reject(&message);
+        assert_eq!(
+            text,
+            format!(
+                "QMP input member '{}...' is unexpected",
+                "\u{7f}".repeat(ECHO_MAX)
+            )
+        );
+        assert_eq!(id, Some(json!(7)));
+        // Cut at a character boundary.
+        let wide = "\u{e9}".repeat(ECHO_MAX);
+        let (text, _) = reject(&format!("{{\"{wide}\":1}}"));
+        assert_eq!(
+            text,
+            format!(
+                "QMP input member '{}...' is unexpected",
+                "\u{e9}".repeat(ECHO_MAX / 2)
+            )
+        );
+        let exact = "m".repeat(ECHO_MAX);
+        assert_eq!(
+            reject(&format!("{{\"{exact}\":1}}")).0,
+            format!("QMP input member '{exact}' is unexpected")
+        );
+        let not_a_reply = format!("{{\"event\":\"{}\"}}", "e".repeat(1 << 20));
+        let error = Reply::decode(not_a_reply.as_bytes()).unwrap_err().to_string();
+        assert!(error.len() < ECHO_MAX + 32, "{} bytes", error.len());
     }
 
     #[test]

@@ -8,8 +8,9 @@
 use memchr::memchr2;
 use serde_json::{Map, Number, Value};
 
-use crate::framer::FrameError;
+use crate::framer::{bounded_token, FrameError};
 use crate::limits::MAX_DEPTH;
+use crate::message::{echo, ECHO_MAX};
 
 /// Why a message is not a valid JSON text. The display text is QEMU's desc.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +30,7 @@ pub enum ParseError {
     /// An object key that is not a string.
     #[error("JSON parse error, key is not a string in object")]
     KeyNotString,
-    /// A bare word other than `true`, `false` and `null`.
+    /// A bare word other than `true`, `false` and `null` (its first KiB).
     #[error("JSON parse error, invalid keyword '{0}'")]
     InvalidKeyword(String),
     /// The same key twice in one object.
@@ -182,9 +183,11 @@ impl Parser<'_> {
             b"true" => Ok(Value::Bool(true)),
             b"false" => Ok(Value::Bool(false)),
             b"null" => Ok(Value::Null),
-            word => Err(ParseError::InvalidKeyword(
-                String::from_utf8_lossy(word).into_owned(),
-            )),
+            // Only lowercase ASCII letters get here; one more than the echo
+            // keeps is enough to mark the cut.
+            word => Err(ParseError::InvalidKeyword(echo(&String::from_utf8_lossy(
+                &word[..word.len().min(ECHO_MAX + 1)],
+            )))),
         }
     }
 
@@ -200,7 +203,7 @@ impl Parser<'_> {
             self.pos += 1;
         }
         let token = &self.text[start..self.pos];
-        let stray = || ParseError::Lexical(FrameError::Stray(token.to_vec()));
+        let stray = || ParseError::Lexical(FrameError::Stray(bounded_token(token, &[])));
         let text = std::str::from_utf8(token).map_err(|_| stray())?;
         if integral {
             if let Ok(n) = text.parse::<i64>() {
@@ -394,5 +397,26 @@ mod tests {
         assert_eq!(err("}"), "JSON parse error, expecting value");
         assert_eq!(err("[}"), "JSON parse error, expecting value");
         assert_eq!(err(&"[".repeat(2000)), "JSON nesting depth limit exceeded");
+    }
+
+    #[test]
+    fn huge_tokens_are_quoted_short() {
+        let word = "q".repeat(8 << 20);
+        let text = err(&format!("{{\"execute\":{word}}}"));
+        assert_eq!(
+            text,
+            format!("JSON parse error, invalid keyword '{}...'", "q".repeat(ECHO_MAX))
+        );
+        let exact = "q".repeat(ECHO_MAX);
+        assert_eq!(
+            err(&exact),
+            format!("JSON parse error, invalid keyword '{exact}'")
+        );
+        // A number the framer lets through but that does not parse.
+        let number = "1-".repeat(4 << 20);
+        let text = err(&format!("[{number}]"));
+        assert!(text.len() < 2 * ECHO_MAX, "{} bytes", text.len());
+        assert!(text.starts_with("JSON parse error, stray '1-1-"), "{text}");
+        assert!(text.ends_with("...-'"), "{text}");
     }
 }

@@ -136,3 +136,35 @@ fn negative_uint64_wraps_as_in_qemu() {
     let rich: Rich = decode(json!({"size": -1})).unwrap();
     assert_eq!(rich.size, Some(u64::MAX));
 }
+
+#[test]
+fn quoted_names_and_values_are_cut_to_a_kib() {
+    let huge = "\u{7f}".repeat(8 << 20);
+    let cut = format!("{}...", "\u{7f}".repeat(crate::ECHO_MAX));
+    let mut unexpected = serde_json::Map::new();
+    unexpected.insert("id".into(), json!(1));
+    unexpected.insert(huge.clone(), json!(2));
+    assert_eq!(
+        from_arguments::<Sync>(unexpected).unwrap_err().to_string(),
+        format!("Parameter '{cut}' is unexpected")
+    );
+    assert_eq!(
+        decode::<Rich>(json!({ "whence": huge })).unwrap_err(),
+        format!("Parameter 'whence' does not accept value '{cut}'")
+    );
+    // A nested name: the whole path is cut.
+    let inner = json!({"logical-id": 0, "online": true, huge.clone(): 0});
+    assert_eq!(
+        decode::<Rich>(json!({ "vcpus": [inner] })).unwrap_err(),
+        format!(
+            "Parameter 'vcpus[0].{}...' is unexpected",
+            "\u{7f}".repeat(crate::ECHO_MAX - "vcpus[0].".len())
+        )
+    );
+    // Exactly a KiB is quoted whole.
+    let kib = "k".repeat(crate::ECHO_MAX);
+    assert_eq!(
+        decode::<Rich>(json!({ "whence": kib.clone() })).unwrap_err(),
+        format!("Parameter 'whence' does not accept value '{kib}'")
+    );
+}

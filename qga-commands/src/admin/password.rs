@@ -36,7 +36,10 @@ pub fn set_user_password(
     if username.contains(['\n', ':']) {
         return Err(CommandError::msg("forbidden characters in username"));
     }
-    log::info!("guest-set-user-password called, username: {username}");
+    log::info!(
+        "guest-set-user-password called, username: {}",
+        qapi_core::echo(username)
+    );
     let mut record = Vec::with_capacity(username.len() + raw.len() + 2);
     record.extend_from_slice(&system_bytes(username));
     record.push(b':');

@@ -206,7 +206,7 @@ fn handle(processes: &mut Processes, w: &Watch, buffer: &mut [u8]) {
         Role::Err => p.err.as_ref().map_or(0, growth),
         Role::Exit | Role::Input => 0,
     });
-    let mut room = processes.output_room(wanted);
+    let mut room = processes.room(wanted);
     let Some(p) = processes.by_pid.get_mut(&w.pid) else {
         return;
     };
@@ -216,8 +216,11 @@ fn handle(processes: &mut Processes, w: &Watch, buffer: &mut [u8]) {
         Role::Input if same(p.input.as_ref().map(|i| &i.fd)) => {
             if let Some(input) = &mut p.input {
                 if feed(&input.fd, &input.data, &mut input.written) {
-                    // All written, or the process stopped reading: close.
+                    // All written, or the process stopped reading: close,
+                    // giving back what the input held.
                     p.input = None;
+                } else {
+                    input.compact();
                 }
             }
         }

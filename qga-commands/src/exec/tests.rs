@@ -299,10 +299,10 @@ fn captured_output_has_a_total_budget() {
     let table = ExecTable::new();
     // A budget of 1 MiB for this table: the first process's 768 KiB fits
     // whole; the second's does not until the first is forgotten.
-    table.processes().output_budget = 1024 * 1024;
+    table.processes().budget = 1024 * 1024;
     let first = table.exec(&zeros(768 * 1024)).unwrap().pid;
     wait_uncollected(&table, first);
-    assert!(table.processes().output_bytes() <= 1024 * 1024);
+    assert!(table.processes().held_bytes() <= 1024 * 1024);
     let second = wait(&table, table.exec(&zeros(768 * 1024)).unwrap().pid);
     assert_eq!(
         second.out_truncated,
@@ -347,8 +347,8 @@ fn a_full_capture_makes_no_room_at_others_expense() {
     let first = table.exec(&zeros(512 * 1024)).unwrap().pid;
     wait_uncollected(&table, first);
     // Room for what the first holds and one full stream.
-    let held = table.processes().output_bytes();
-    table.processes().output_budget = held + MAX_OUTPUT;
+    let held = table.processes().held_bytes();
+    table.processes().budget = held + MAX_OUTPUT;
     // Fills its capture to the limit, then goes on printing: its further
     // output needs no room, so the first's status must stay.
     let second = wait(
@@ -364,4 +364,125 @@ fn a_full_capture_makes_no_room_at_others_expense() {
             .len(),
         512 * 1024
     );
+}
+
+/// A process given `len` bytes of input, running `script`.
+fn with_input(script: &str, len: usize, mode: Option<Mode>) -> GuestExecArgs {
+    GuestExecArgs {
+        input_data: Some(base64_glib::encode(&vec![b'i'; len])),
+        ..sh(script, mode)
+    }
+}
+
+fn kill(pid: i64) {
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    );
+}
+
+/// Polls until `done` holds for the table's processes.
+fn wait_for(table: &ExecTable, what: &str, done: impl Fn(&Processes) -> bool) {
+    let start = Instant::now();
+    while !done(&table.processes()) {
+        assert!(start.elapsed() < Duration::from_secs(20), "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn input_counts_against_the_budget() {
+    let table = ExecTable::new();
+    table.processes().budget = 1024 * 1024;
+    // Reads nothing: its 768 KiB of input stay held (all but a pipeful).
+    let reader = table.exec(&with_input("sleep 30", 768 * 1024, None)).unwrap().pid;
+    assert!(table.processes().held_bytes() >= 768 * 1024);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("started");
+    let script = format!("touch '{}'", marker.display());
+    let error = table.exec(&with_input(&script, 512 * 1024, None)).unwrap_err().0;
+    assert!(
+        error.starts_with("guest-exec: input-data of 524288 bytes does not fit in the 1 MiB"),
+        "{error}"
+    );
+    // Refused before anything started, and nothing stays reserved.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!marker.exists(), "the refused process ran");
+    assert_eq!(table.len(), 1);
+    assert_eq!(table.processes().reserved, 0);
+    // Smaller input still fits.
+    let small = run(&table, &with_input("cat", 1000, Some(Mode::Stdout)));
+    assert_eq!(small.out_data, Some(base64_glib::encode(&[b'i'; 1000])));
+    kill(reader);
+    assert_eq!(wait(&table, reader).signal, Some(9));
+    assert_eq!(table.processes().held_bytes(), 0);
+}
+
+#[test]
+fn input_makes_room_as_output_does() {
+    let table = ExecTable::new();
+    table.processes().budget = 1024 * 1024;
+    let first = table.exec(&zeros(768 * 1024)).unwrap().pid;
+    wait_uncollected(&table, first);
+    // The uncollected first gives way to the input.
+    let cat = wait(
+        &table,
+        table
+            .exec(&with_input("wc -c", 512 * 1024, Some(Mode::Stdout)))
+            .unwrap()
+            .pid,
+    );
+    assert_eq!(cat.out_data, b64("524288\n"));
+    assert_eq!(table.status(first).unwrap_err().0, UNKNOWN_PID);
+    // Input that cannot fit at all, even in an empty table.
+    let error = table
+        .exec(&with_input("true", 1024 * 1024 + 1, None))
+        .unwrap_err()
+        .0;
+    assert!(error.contains("does not fit in the 1 MiB"), "{error}");
+    assert!(table.is_empty());
+}
+
+#[test]
+fn written_input_is_given_back() {
+    let table = ExecTable::new();
+    let len = 1024 * 1024;
+    // Reads a little over half of its input, then stops reading.
+    let pid = table
+        .exec(&with_input("head -c 600000 >/dev/null; sleep 30", len, None))
+        .unwrap()
+        .pid;
+    wait_for(&table, "the written half was not given back", |p| {
+        p.held_bytes() <= len - 512 * 1024
+    });
+    let held = table.processes().held_bytes();
+    assert!(held > 0, "input not yet read is held");
+    kill(pid);
+    assert_eq!(wait(&table, pid).signal, Some(9));
+    // Read to the end: nothing held once the pipe is closed.
+    let pid = table
+        .exec(&with_input("cat >/dev/null; sleep 30", len, None))
+        .unwrap()
+        .pid;
+    wait_for(&table, "input still held after it was all written", |p| {
+        p.by_pid.get(&pid).is_some_and(|p| p.input.is_none()) && p.held_bytes() == 0
+    });
+    kill(pid);
+    assert_eq!(wait(&table, pid).signal, Some(9));
+}
+
+#[test]
+fn the_input_error_names_the_limit() {
+    let text = input_too_large(300 << 20, 0, MAX_TOTAL_OUTPUT).0;
+    assert!(text.contains("does not fit in the 256 MiB"), "{text}");
+    assert!(text.contains("guest-exec-status"), "{text}");
+}
+
+#[test]
+fn a_huge_path_gets_a_short_error() {
+    let table = ExecTable::new();
+    let path = format!("/nonexistent/{}", "p".repeat(8 << 20));
+    let error = table.exec(&args(&path, &[])).unwrap_err().0;
+    assert!(error.len() <= qapi_core::ECHO_MAX + 3, "{} bytes", error.len());
+    assert!(error.ends_with("pp..."), "{}", &error[..80]);
 }

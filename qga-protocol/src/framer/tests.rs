@@ -282,9 +282,51 @@ fn long_strings_are_scanned_whole() {
     bad[at] = b'\n';
     let quote = text.find(&payload).unwrap() - 1;
     let out = frames(&bad);
-    assert!(
-        matches!(&out[0], Out::Err(FrameError::Stray(t)) if t.len() == at - quote + 1 && t.ends_with(b"\n")),
-        "{:?}",
-        &out[0]
-    );
+    // The token's start, the mark of the cut, the bad byte.
+    let mut kept = bad[quote..quote + STRAY_MAX - 4].to_vec();
+    kept.extend_from_slice(b"...\n");
+    assert_eq!(out[0], stray(&kept));
+}
+
+#[test]
+fn a_long_stray_token_is_kept_short_however_it_arrives() {
+    let mut input = b"{\"execute\":\"".to_vec();
+    input.extend_from_slice(&b"x".repeat(8 << 20));
+    input.push(0x7f - 0x7e); // a control character inside the string
+    input.extend_from_slice(b"\n{}");
+    let mut expected = b"\"".to_vec();
+    expected.extend_from_slice(&b"x".repeat(STRAY_MAX - 5));
+    expected.extend_from_slice(b"...\x01");
+    for chunk in [1 << 10, 64 << 10, input.len()] {
+        let chunks: Vec<&[u8]> = input.chunks(chunk).collect();
+        let out = frames_with(&mut Framer::new(), &chunks);
+        assert_eq!(out, vec![stray(&expected), msg("{}")], "chunks of {chunk}");
+    }
+    let desc = FrameError::Stray(expected).to_string();
+    assert!(desc.len() <= STRAY_MAX + 32, "{}", desc.len());
+    assert!(desc.ends_with("x...\u{1}'"), "{desc}");
+    // Exactly at the bound: whole.
+    let whole = format!("\"{}\x01", "y".repeat(STRAY_MAX - 2));
+    assert_eq!(frames(whole.as_bytes()), vec![stray(whole.as_bytes())]);
+}
+
+#[test]
+fn a_cut_stray_token_does_not_end_inside_a_character() {
+    // "\u{e9}" is two bytes; the first one is placed across the cut.
+    let mut token = b"\"".to_vec();
+    token.extend_from_slice(&b"a".repeat(STRAY_MAX - 6));
+    token.extend_from_slice("\u{e9}\u{e9}".as_bytes());
+    token.extend_from_slice(&b"b".repeat(100));
+    token.push(0xFF);
+    let out = frames(&token);
+    let Out::Err(FrameError::Stray(text)) = &out[0] else {
+        panic!("{out:?}")
+    };
+    // The first "\u{e9}" would be cut in two: it is left out whole.
+    assert_eq!(text.len(), STRAY_MAX - 1);
+    assert!(text.ends_with(b"a...\xff"), "{:?}", String::from_utf8_lossy(text));
+    assert!(std::str::from_utf8(&text[..text.len() - 1]).is_ok());
+    // A token built elsewhere is shown as short.
+    let shown = FrameError::Stray(token.clone()).to_string();
+    assert_eq!(shown, FrameError::Stray(text.clone()).to_string());
 }
