@@ -145,19 +145,22 @@ fn bounds_huge_path_to_guest_file_open() {
     let mut c = agent.connect();
     let path = format!("/{}", "p".repeat(HUGE));
     let request = json!({"execute": "guest-file-open", "arguments": {"path": path, "mode": "r"}});
-    // The file commands' own messages are not cut at 1 KiB yet; the cap on
-    // every error desc (64 KiB) bounds them.
-    let desc = one_short_error(&mut c, request.to_string().as_bytes(), 64 * 1024 + 256, 1);
+    let desc = one_short_error(&mut c, request.to_string().as_bytes(), FEW_KIB, 1);
     assert!(
         desc.starts_with("failed to open file '/ppp"),
         "{}",
         show_short(desc.as_bytes(), 200)
     );
     println!("guest-file-open with an 8 MiB path: a {}-byte desc", desc.len());
-    // guest-exec quotes the path as GLib does, cut.
+    // guest-exec quotes the path as GLib does, cut, and keeps the reason.
     let request = json!({"execute": "guest-exec", "arguments": {"path": path}});
     let desc = one_short_error(&mut c, request.to_string().as_bytes(), FEW_KIB, 2);
-    assert!(desc.len() <= qapi_core::ECHO_MAX + 3, "{} bytes", desc.len());
+    assert!(desc.len() <= qapi_core::ECHO_MAX + 64, "{} bytes", desc.len());
+    assert!(
+        desc.ends_with("...\u{201D} (File name too long)"),
+        "{}",
+        show_short(desc.as_bytes(), 200)
+    );
 }
 
 #[test]
@@ -176,4 +179,75 @@ fn bounds_fuzzed_command_list_is_the_agents() {
         registered, listed,
         "qapi-core/tests/support/commands.rs must list every command"
     );
+}
+
+#[test]
+fn bounds_huge_id_is_refused_not_echoed() {
+    let agent = Agent::start(&[]);
+    let mut c = agent.connect();
+    let id = "\u{7f}".repeat(HUGE);
+    let request = json!({"execute": "guest-ping", "id": id});
+    let desc = one_short_error(&mut c, request.to_string().as_bytes(), FEW_KIB, 1);
+    assert_eq!(desc, "QMP input member 'id' is longer than 4096 bytes");
+}
+
+#[test]
+fn bounds_commands_that_overran_their_deadline_are_capped() {
+    use std::os::unix::fs::PermissionsExt;
+    // A shutdown program that hangs: every guest-shutdown overruns the
+    // one-second deadline and goes on in the background.
+    let sbin = crate::util::tempdir();
+    let poweroff = sbin.path().join("poweroff");
+    std::fs::write(&poweroff, "#!/bin/sh\nexec sleep 20\n").unwrap();
+    std::fs::set_permissions(&poweroff, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mounts = sbin.path().join("mountinfo");
+    std::fs::write(&mounts, "").unwrap();
+    let agent = Agent::restart_in(
+        crate::util::tempdir(),
+        &["--command-timeout", "1"],
+        &[("QGA_SBIN_DIR", sbin.path()), ("QGA_MOUNTINFO", &mounts)],
+    );
+    let mut c = agent.connect();
+    let cap = qapi_core::MAX_ABANDONED;
+    let mut burst = Vec::new();
+    for id in 0..cap {
+        burst.extend_from_slice(format!("{{\"execute\":\"guest-shutdown\",\"id\":{id}}}").as_bytes());
+    }
+    c.send(&burst);
+    for id in 0..cap {
+        let line = c
+            .try_read_until(b"\n", std::time::Duration::from_secs(30))
+            .unwrap_or_else(|s| panic!("no reply {id}: {}", show_short(&s.into_marked(), 300)));
+        let reply: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(reply["id"], id);
+        assert!(
+            reply["error"]["desc"].as_str().unwrap().contains("timed out"),
+            "{reply}"
+        );
+    }
+    let started = std::time::Instant::now();
+    let reply = call(&mut c, &json!({"execute": "guest-shutdown"}));
+    assert!(started.elapsed() < std::time::Duration::from_millis(500));
+    assert_eq!(
+        reply["error"]["desc"],
+        format!(
+            "Command guest-shutdown was not started: {cap} commands that overran their deadline are \
+             still running (at most {cap}); try again when they have ended"
+        )
+    );
+    // What must always run still runs.
+    c.assert_alive(100);
+    assert_eq!(
+        call(&mut c, &json!({"execute": "guest-fsfreeze-status"}))["return"],
+        "thawed"
+    );
+    assert_eq!(
+        call(&mut c, &json!({"execute": "guest-fsfreeze-thaw"}))["return"],
+        0
+    );
+    let threads = std::fs::read_dir(format!("/proc/{}/task", agent.pid()))
+        .unwrap()
+        .count();
+    assert!(threads <= cap + 4, "{threads} threads");
+    println!("agent threads with {cap} abandoned commands: {threads}");
 }

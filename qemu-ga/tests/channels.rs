@@ -226,7 +226,13 @@ fn vsock_listen_serves_over_loopback_where_available() {
     let dir = tempdir();
     let port = 20_000 + std::process::id() % 20_000;
     let address = format!("4294967295:{port}");
-    let mut agent = start("vsock-listen", Path::new(&address), dir.path(), &[]);
+    // The loopback peer (CID 1) is not the host: it must be allowed.
+    let mut agent = start(
+        "vsock-listen",
+        Path::new(&address),
+        dir.path(),
+        &["--vsock-allow-cids=1"],
+    );
     std::thread::sleep(Duration::from_millis(300));
     if let Some(status) = agent.0.try_wait().unwrap() {
         // No vsock transport in this kernel at all: binding failed.

@@ -149,7 +149,11 @@ mod tests {
             .collect();
         assert_eq!(
             unbounded,
-            ["guest-fsfreeze-freeze", "guest-fsfreeze-freeze-list", "guest-fstrim"]
+            [
+                "guest-fsfreeze-freeze",
+                "guest-fsfreeze-freeze-list",
+                "guest-fstrim"
+            ]
         );
     }
 }

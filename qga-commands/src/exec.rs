@@ -402,7 +402,7 @@ impl ExecTable {
             stdin: input.is_some(),
             mode,
         })
-        .map_err(|message| CommandError::msg(qapi_core::echo(&message)))?;
+        .map_err(CommandError::msg)?;
         let pid = i64::from(spawned.child.id());
         let pidfd = rustix::process::pidfd_open(
             rustix::process::Pid::from_child(&spawned.child),

@@ -26,6 +26,11 @@ pub(crate) fn echo(text: &str) -> String {
     format!("{}...", &text[..cut])
 }
 
+/// Longest `id` (as JSON text) a request may carry. The reply repeats the
+/// id unchanged, so a longer one is refused rather than echoed: a request
+/// could otherwise make a reply of tens of MiB.
+pub const ID_MAX: usize = 4096;
+
 /// The byte the agent writes before its reply to `guest-sync-delimited`, and
 /// that a host sends to reset the agent's parser.
 pub const SENTINEL: u8 = 0xFF;
@@ -61,6 +66,10 @@ pub enum RequestError {
     /// than 1 KiB is kept as its first KiB and `...`.
     #[error("QMP input member '{0}' is unexpected")]
     UnexpectedMember(String),
+    /// The `id` is longer than [`ID_MAX`] as the reply would write it
+    /// (this agent's own limit; QEMU echoes any id).
+    #[error("QMP input member 'id' is longer than {ID_MAX} bytes")]
+    IdTooLong,
 }
 
 /// A message that is not a valid request, with the `id` to echo if it had one.
@@ -158,6 +167,15 @@ impl Request {
             if error.is_none() {
                 error = problem;
             }
+        }
+        if id
+            .as_ref()
+            .is_some_and(|id| crate::writer::to_json(id).map_or(true, |text| text.len() > ID_MAX))
+        {
+            return Err(Rejected {
+                error: RequestError::IdTooLong,
+                id: None,
+            });
         }
         if let Some(error) = error {
             return Err(Rejected { error, id });
@@ -365,6 +383,22 @@ mod tests {
         assert_eq!(ok.execute, "guest-sync");
         assert_eq!(ok.id, Some(json!("a")));
         assert_eq!(ok.arguments.unwrap()["id"], json!(5));
+    }
+
+    #[test]
+    fn an_id_longer_than_its_limit_is_refused_not_echoed() {
+        // The longest id that is echoed: a string of ID_MAX bytes of JSON.
+        let longest = format!("\"{}\"", "x".repeat(ID_MAX - 2));
+        let ok = Request::decode(format!("{{\"execute\":\"x\",\"id\":{longest}}}").as_bytes()).unwrap();
+        assert_eq!(crate::writer::to_json(&ok.id).unwrap().len(), ID_MAX);
+        let longer = format!("\"{}\"", "x".repeat(ID_MAX - 1));
+        assert_eq!(
+            reject(&format!("{{\"execute\":\"x\",\"id\":{longer}}}")),
+            ("QMP input member 'id' is longer than 4096 bytes".into(), None)
+        );
+        // Escaped characters count as written: DEL is six bytes.
+        let del = format!("\"{}\"", "\u{7f}".repeat(1000));
+        assert_eq!(reject(&format!("{{\"id\":{del}}}")).1, None);
     }
 
     #[test]

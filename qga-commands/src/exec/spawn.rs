@@ -16,7 +16,8 @@
 //! * `env`, when given, is the child's whole environment exactly as listed
 //!   (order, repeated names and entries without `=` included: the child is
 //!   started with `execve(2)` directly, see `sys::exec_image`); without it
-//!   the child inherits the agent's.
+//!   the child inherits the agent's, less the agent's own `QGA_*` and
+//!   `LISTEN_*` variables (see `run::spawn_retrying`).
 //! * The child starts with `SIGPIPE` at its default action and an empty
 //!   signal mask (done by `std::process::Command`), in the agent's working
 //!   directory, process group and session.
@@ -169,7 +170,7 @@ fn spawn_error(path: &OsStr, error: &io::Error) -> String {
     }
     format!(
         "Failed to execute child process \u{201C}{}\u{201D} ({reason})",
-        path.to_string_lossy()
+        qapi_core::echo(&path.to_string_lossy())
     )
 }
 
