@@ -1,11 +1,12 @@
 //! One conversation with a host: bytes in, replies out, in order.
 //!
-//! The session frames what the host sends into a queue of requests and
-//! serves the queue in order. While a command runs on a worker, it does not
-//! sit idle: it keeps reading the host (through its [`Link`]) into the
-//! queue, so that a request for an *urgent* command (`guest-fsfreeze-thaw`)
-//! can cut short the work in progress (a freeze) at once. Replies still
-//! come in request order. Reading ahead stops while the queue holds
+//! The session frames what the host sends and answers each request before
+//! it frames the next, as QEMU's agent does. While a command runs on a
+//! worker, though, it does not sit idle: it frames the rest of the input,
+//! and keeps reading the host (through its [`Link`]), into a queue, so that
+//! a request for an *urgent* command (`guest-fsfreeze-thaw`) can cut short
+//! the work in progress (a freeze) at once. The queue is served, in order,
+//! when the command ends. Reading ahead stops while the queue holds
 //! [`MAX_READ_AHEAD`] bytes, so a host that floods the channel is slowed
 //! down by its own socket buffer rather than by the agent's memory.
 
@@ -25,6 +26,10 @@ pub const MAX_READ_AHEAD: usize = 1 << 20;
 /// Capacity of the reply buffer kept between replies; a larger one (after
 /// a large reply) is given back.
 const KEPT_REPLY_CAPACITY: usize = 64 * 1024;
+
+/// Entries of the read-ahead queue kept between inputs; a larger queue is
+/// given back.
+const KEPT_QUEUE_CAPACITY: usize = 64;
 
 /// What woke a [`Link::wait`].
 #[derive(Debug, PartialEq, Eq)]
@@ -106,8 +111,43 @@ impl Session {
     /// Processes the next bytes from the host, writing replies through
     /// `link` (flushed before any command that may block, and at the end).
     pub fn feed(&mut self, input: &[u8], link: &mut dyn Link) {
-        self.enqueue(input, false);
-        self.serve_queue(link);
+        let mut rest = input;
+        while !rest.is_empty() {
+            let Session {
+                framer,
+                dispatcher,
+                out,
+                ..
+            } = self;
+            let mut started = None;
+            let taken = framer.feed_until(rest, |frame| {
+                match frame {
+                    Frame::Message(message) => started = dispatcher.message(message, out),
+                    Frame::Error(error) => dispatcher.frame_error(error, out),
+                }
+                started.is_none()
+            });
+            rest = &rest[taken..];
+            let Some(command) = started else { break };
+            link.flush(&mut self.out);
+            // Bytes that came with the request are not urgent: they were
+            // sent before the host could see it run.
+            self.enqueue(rest, false);
+            rest = &[];
+            let mut host_open = true;
+            if !self.wait_for(command, link, &mut host_open) || !self.serve_queue(link, &mut host_open) {
+                self.queue.clear();
+                self.queued_bytes = 0;
+                break;
+            }
+        }
+        link.flush(&mut self.out);
+        if self.out.capacity() > KEPT_REPLY_CAPACITY {
+            self.out = Vec::new();
+        }
+        if self.queue.capacity() > KEPT_QUEUE_CAPACITY {
+            self.queue = VecDeque::new();
+        }
     }
 
     /// Forgets partial input, for a new host connection. Agent state (the
@@ -156,9 +196,9 @@ impl Session {
         });
     }
 
-    /// Answers everything queued, in order.
-    fn serve_queue(&mut self, link: &mut dyn Link) {
-        let mut host_open = true;
+    /// Answers everything queued, in order; false if the agent is
+    /// stopping.
+    fn serve_queue(&mut self, link: &mut dyn Link, host_open: &mut bool) -> bool {
         while let Some(item) = self.queue.pop_front() {
             self.queued_bytes -= item.size();
             let request = match item {
@@ -172,17 +212,11 @@ impl Session {
                 continue;
             };
             link.flush(&mut self.out);
-            if !self.wait_for(command, link, &mut host_open) {
-                // Stopping: what is still queued is not run.
-                self.queue.clear();
-                self.queued_bytes = 0;
-                break;
+            if !self.wait_for(command, link, host_open) {
+                return false;
             }
         }
-        link.flush(&mut self.out);
-        if self.out.capacity() > KEPT_REPLY_CAPACITY {
-            self.out = Vec::new();
-        }
+        true
     }
 
     /// Waits for `command` to end and writes its reply, reading ahead

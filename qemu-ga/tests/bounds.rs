@@ -188,7 +188,7 @@ fn bounds_huge_id_is_refused_not_echoed() {
     let id = "\u{7f}".repeat(HUGE);
     let request = json!({"execute": "guest-ping", "id": id});
     let desc = one_short_error(&mut c, request.to_string().as_bytes(), FEW_KIB, 1);
-    assert_eq!(desc, "QMP input member 'id' is longer than 4096 bytes");
+    assert_eq!(desc, "QMP input member 'id' is longer than 1048576 bytes");
 }
 
 #[test]

@@ -537,6 +537,9 @@ pub(crate) fn req(execute: &str, arguments: &str) -> Vec<u8> {
 
 #[test]
 fn file_freeze_and_shutdown_commands_match_qemu() {
+    // The agents thaw the machine's own filesystems: none may be a loop
+    // filesystem another test has frozen.
+    let _no_loop_fs = qga_commands::testing::MachineThawGuard::acquire();
     // Relative paths: both agents run in their own directory, so replies
     // that name a path are the same bytes. Only freeze-list of a mount
     // point that does not exist is sent: Debian's agent must never freeze

@@ -6,10 +6,53 @@ use std::process::{Child, Command, Stdio};
 
 /// A loop-mounted ext4 filesystem made for a test: frozen and thawed by
 /// the test, thawed and unmounted when dropped. Needs root.
+///
+/// While one exists, [`MachineThawGuard::acquire`] waits: a test that lets
+/// an agent thaw every filesystem of the machine's own mount table (QEMU's
+/// agent, in the differential tests, cannot be given another) would
+/// otherwise thaw a loop filesystem another test has frozen.
 #[derive(Debug)]
 pub struct LoopFs {
     dir: tempfile::TempDir,
     mnt: PathBuf,
+    _shared: std::fs::File,
+}
+
+/// The lock file between [`LoopFs`] (shared) and [`MachineThawGuard`]
+/// (exclusive), for every test process of the machine.
+fn freeze_lock(operation: rustix::fs::FlockOperation) -> std::fs::File {
+    let path = std::env::temp_dir().join("qga-test-freeze.lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path);
+    let file = match file {
+        Ok(file) => file,
+        Err(e) => panic!("cannot open {}: {e}", path.display()),
+    };
+    if let Err(e) = rustix::fs::flock(&file, operation) {
+        panic!("cannot lock {}: {e}", path.display());
+    }
+    file
+}
+
+/// Held by a test that has an agent thaw the machine's real filesystems:
+/// no [`LoopFs`] exists meanwhile (see there).
+#[derive(Debug)]
+pub struct MachineThawGuard {
+    _exclusive: std::fs::File,
+}
+
+impl MachineThawGuard {
+    /// Waits until no test holds a loop filesystem, and keeps new ones from
+    /// being made until dropped.
+    pub fn acquire() -> MachineThawGuard {
+        MachineThawGuard {
+            _exclusive: freeze_lock(rustix::fs::FlockOperation::LockExclusive),
+        }
+    }
 }
 
 fn quiet(cmd: &str, args: &[&str]) -> bool {
@@ -33,6 +76,7 @@ impl LoopFs {
             eprintln!("skipping: freeze tests need root");
             return None;
         }
+        let shared = freeze_lock(rustix::fs::FlockOperation::LockShared);
         let dir = tempfile::Builder::new().prefix("qga-fs-").tempdir().ok()?;
         let img = dir.path().join("fs.img");
         let mnt = dir.path().join("mnt");
@@ -47,7 +91,11 @@ impl LoopFs {
             quiet("mount", &["-o", "loop", img, mnt.to_str()?]),
             "loop mount failed"
         );
-        Some(LoopFs { dir, mnt })
+        Some(LoopFs {
+            dir,
+            mnt,
+            _shared: shared,
+        })
     }
 
     /// A scratch directory beside the mount point (not on the filesystem).

@@ -277,12 +277,27 @@ impl Framer {
     /// Feeds the next bytes of the stream; `on_frame` is called, in stream
     /// order, for each message completed and each error found in them.
     pub fn feed(&mut self, input: &[u8], mut on_frame: impl FnMut(Frame<'_>)) {
+        self.feed_until(input, |frame| {
+            on_frame(frame);
+            true
+        });
+    }
+
+    /// Like [`Framer::feed`], but stops right after a frame for which
+    /// `on_frame` returns false, and returns how many bytes of `input` it
+    /// took: all of them, unless it stopped. The framer is then between
+    /// messages; the rest of `input` is to be fed later, and frames as it
+    /// would have. (A session uses this to run a request before it reads
+    /// the ones after it.)
+    pub fn feed_until(&mut self, input: &[u8], mut on_frame: impl FnMut(Frame<'_>) -> bool) -> usize {
         let mut cursor = Cursor {
             input,
             seg: 0,
             token: None,
         };
         let mut i = 0;
+        // Each place a frame may end returns at once when told to stop: `i`
+        // is then where the rest of the input starts.
         while i < input.len() {
             let b = input[i];
             match self.lex {
@@ -299,14 +314,20 @@ impl Framer {
                     i += 1;
                     match b {
                         b'{' | b'}' | b'[' | b']' | b',' | b':' => {
-                            self.token_end(&cursor, i, b, &mut on_frame)
+                            if !self.token_end(&cursor, i, b, &mut on_frame) {
+                                return i;
+                            }
                         }
                         b'"' | b'\'' => self.lex = Lex::Str(b),
                         b'-' => self.lex = Lex::Sign,
                         b'0' => self.lex = Lex::Zero,
                         b'1'..=b'9' => self.lex = Lex::Int,
                         b'a'..=b'z' => self.lex = Lex::Keyword,
-                        _ => self.stray(&cursor, i, &mut on_frame),
+                        _ => {
+                            if !self.stray(&cursor, i, &mut on_frame) {
+                                return i;
+                            }
+                        }
                     }
                 }
                 Lex::Recover => {
@@ -323,10 +344,16 @@ impl Framer {
                         match input[i - 1] {
                             c if c == quote => {
                                 self.lex = Lex::Start;
-                                self.token_end(&cursor, i, c, &mut on_frame);
+                                if !self.token_end(&cursor, i, c, &mut on_frame) {
+                                    return i;
+                                }
                             }
                             b'\\' => self.lex = Lex::StrEscape(quote),
-                            _ => self.stray(&cursor, i, &mut on_frame),
+                            _ => {
+                                if !self.stray(&cursor, i, &mut on_frame) {
+                                    return i;
+                                }
+                            }
                         }
                     }
                 },
@@ -334,8 +361,8 @@ impl Framer {
                     i += 1;
                     if is_string_byte(b) {
                         self.lex = Lex::Str(quote);
-                    } else {
-                        self.stray(&cursor, i, &mut on_frame);
+                    } else if !self.stray(&cursor, i, &mut on_frame) {
+                        return i;
                     }
                 }
                 Lex::Sign | Lex::Point | Lex::ExpMark | Lex::ExpSign => {
@@ -352,14 +379,20 @@ impl Framer {
                     };
                     match next {
                         Some(state) => self.lex = state,
-                        None => self.stray(&cursor, i, &mut on_frame),
+                        None => {
+                            if !self.stray(&cursor, i, &mut on_frame) {
+                                return i;
+                            }
+                        }
                     }
                 }
                 Lex::Zero | Lex::Int | Lex::Fraction | Lex::ExpDigits | Lex::Keyword => {
                     let next = match (self.lex, b) {
                         (Lex::Zero, b'0'..=b'9') => {
                             i += 1;
-                            self.stray(&cursor, i, &mut on_frame);
+                            if !self.stray(&cursor, i, &mut on_frame) {
+                                return i;
+                            }
                             continue;
                         }
                         (Lex::Int | Lex::Fraction | Lex::ExpDigits, b'0'..=b'9') => None,
@@ -370,7 +403,9 @@ impl Framer {
                             // The token ended just before this byte, which
                             // is read again as the start of the next one.
                             self.lex = Lex::Start;
-                            self.token_end(&cursor, i, 0, &mut on_frame);
+                            if !self.token_end(&cursor, i, 0, &mut on_frame) {
+                                return i;
+                            }
                             continue;
                         }
                     };
@@ -382,6 +417,7 @@ impl Framer {
             }
         }
         self.carry_over(&cursor);
+        input.len()
     }
 
     /// Keeps the part of the current message that is in this chunk, so the
@@ -408,7 +444,14 @@ impl Framer {
 
     /// A token ended at `end` (exclusive). `kind` is its first byte for
     /// structural characters and strings, 0 for numbers and keywords.
-    fn token_end(&mut self, cursor: &Cursor<'_>, end: usize, kind: u8, on_frame: &mut impl FnMut(Frame<'_>)) {
+    /// Returns what `on_frame` said of the frame it ended, if any.
+    fn token_end(
+        &mut self,
+        cursor: &Cursor<'_>,
+        end: usize,
+        kind: u8,
+        on_frame: &mut impl FnMut(Frame<'_>) -> bool,
+    ) -> bool {
         match kind {
             b'{' => self.braces += 1,
             b'}' => self.braces -= 1,
@@ -434,26 +477,31 @@ impl Framer {
         };
         if let Some(error) = error {
             self.drop_message();
-            on_frame(Frame::Error(error));
-            return;
+            return on_frame(Frame::Error(error));
         }
         self.tokens += 1;
         if open {
-            return;
+            return true;
         }
         let bytes = &cursor.input[cursor.seg..end];
-        if self.carried == 0 {
-            on_frame(Frame::Message(bytes));
+        let go_on = if self.carried == 0 {
+            on_frame(Frame::Message(bytes))
         } else {
             self.buf.extend_from_slice(bytes);
-            on_frame(Frame::Message(&self.buf));
-        }
+            on_frame(Frame::Message(&self.buf))
+        };
         self.drop_message();
+        go_on
     }
 
     /// The byte before `end` cannot belong to the current token: report the
     /// token so far, drop the partial message and skip to a resync byte.
-    fn stray(&mut self, cursor: &Cursor<'_>, end: usize, on_frame: &mut impl FnMut(Frame<'_>)) {
+    fn stray(
+        &mut self,
+        cursor: &Cursor<'_>,
+        end: usize,
+        on_frame: &mut impl FnMut(Frame<'_>) -> bool,
+    ) -> bool {
         let message_len = self.carried + (end - cursor.seg);
         let text = if self.oversized || (self.in_message && message_len > self.limits.max_message_bytes) {
             // The token's start is no longer kept: name the bad byte only,
@@ -470,7 +518,7 @@ impl Framer {
         };
         self.drop_message();
         self.lex = Lex::Recover;
-        on_frame(Frame::Error(FrameError::Stray(text)));
+        on_frame(Frame::Error(FrameError::Stray(text)))
     }
 
     /// Forgets the current message (not the tokenizer state).

@@ -26,10 +26,11 @@ pub(crate) fn echo(text: &str) -> String {
     format!("{}...", &text[..cut])
 }
 
-/// Longest `id` (as JSON text) a request may carry. The reply repeats the
-/// id unchanged, so a longer one is refused rather than echoed: a request
-/// could otherwise make a reply of tens of MiB.
-pub const ID_MAX: usize = 4096;
+/// Longest `id` (as the reply would write it) a request may carry. The
+/// reply repeats the id unchanged, so a longer one is refused rather than
+/// echoed: a request could otherwise make a reply of hundreds of MiB (a
+/// character such as DEL is written as six bytes).
+pub const ID_MAX: usize = 1 << 20;
 
 /// The byte the agent writes before its reply to `guest-sync-delimited`, and
 /// that a host sends to reset the agent's parser.
@@ -394,10 +395,10 @@ mod tests {
         let longer = format!("\"{}\"", "x".repeat(ID_MAX - 1));
         assert_eq!(
             reject(&format!("{{\"execute\":\"x\",\"id\":{longer}}}")),
-            ("QMP input member 'id' is longer than 4096 bytes".into(), None)
+            ("QMP input member 'id' is longer than 1048576 bytes".into(), None)
         );
         // Escaped characters count as written: DEL is six bytes.
-        let del = format!("\"{}\"", "\u{7f}".repeat(1000));
+        let del = format!("\"{}\"", "\u{7f}".repeat(ID_MAX / 6 + 1));
         assert_eq!(reject(&format!("{{\"id\":{del}}}")).1, None);
     }
 

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 mod support;
 
-use support::framing::{feed_chunks, json_eq, lax, nesting_depth, Out};
+use support::framing::{feed_chunks, feed_chunks_stopping, json_eq, lax, nesting_depth, Out};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -264,6 +264,11 @@ proptest! {
         prop_assert_eq!(split_framer.is_idle(), whole_framer.is_idle());
         let bytewise = frames(Limits::default(), &input.chunks(1).collect::<Vec<_>>());
         prop_assert_eq!(&bytewise, &whole);
+        // Stopping after each frame and feeding the rest again changes nothing.
+        let mut stopping_framer = Framer::new();
+        let stopping = feed_chunks_stopping(&mut stopping_framer, split_chunks.iter().copied());
+        prop_assert_eq!(&stopping, &whole);
+        prop_assert_eq!(stopping_framer.is_idle(), whole_framer.is_idle());
         for message in whole.iter().filter_map(Out::message) {
             prop_assert!(!message.is_empty());
             prop_assert!(!matches!(message[0], b' ' | b'\t' | b'\r' | b'\n'));

@@ -36,6 +36,31 @@ pub fn feed_chunks<'a>(framer: &mut Framer, chunks: impl IntoIterator<Item = &'a
     out
 }
 
+/// Feeds `chunks` in turn, stopping after every frame and feeding the rest
+/// of the chunk again (as a session that runs each request before it reads
+/// on does), and collects every frame.
+pub fn feed_chunks_stopping<'a>(framer: &mut Framer, chunks: impl IntoIterator<Item = &'a [u8]>) -> Vec<Out> {
+    let mut out = Vec::new();
+    for chunk in chunks {
+        let mut rest = chunk;
+        loop {
+            let taken = framer.feed_until(rest, |f| {
+                out.push(match f {
+                    Frame::Message(m) => Out::Msg(m.to_vec()),
+                    Frame::Error(e) => Out::Err(e),
+                });
+                false
+            });
+            assert!(taken <= rest.len());
+            rest = &rest[taken..];
+            if rest.is_empty() {
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// JSON equality where numbers compare by value (`1.0` prints as `1`).
 pub fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
