@@ -22,3 +22,5 @@ echo "== doc tests"; cargo test --workspace --doc
 echo "== side-by-side smoke run"
 python3 benches/side-by-side.py --ours "$QGA_VM_AGENT" --rounds 1 --sequential 500 --pipelined 2000 \
     || [ $? -eq 3 ]
+echo "== memory-after-reads smoke run"
+python3 benches/memory-after-reads.py --agent "$QGA_VM_AGENT" --reads 1 --settle 1 || [ $? -eq 3 ]
