@@ -92,8 +92,9 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Loads the persistent state from the state directory. While frozen
-    /// (see [`Agent::frozen_at_start`]) nothing is written there.
+    /// Loads the persistent state from the state directory. While an
+    /// earlier agent's freeze is recorded there (`qga.state.isfrozen`; see
+    /// [`Agent::is_frozen`]) nothing is written there.
     pub fn new(config: AgentConfig) -> Result<Agent, StateError> {
         let frozen = FrozenMarker::new(&config.statedir).is_set();
         Agent::with_state_writes(config, !frozen)
