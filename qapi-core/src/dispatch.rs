@@ -29,11 +29,13 @@ pub struct DispatchConfig {
 
 /// Why the dispatcher stopped waiting for a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GiveUp {
+pub enum GiveUp<'a> {
     /// The command overran its deadline.
     Deadline,
     /// The agent is stopping.
     Stopping,
+    /// A request for this urgent command arrived while it ran.
+    Preempted(&'a str),
 }
 
 /// A command started on a worker, whose reply is still to be written.
@@ -75,6 +77,12 @@ impl RunningCommand {
     /// The outcome, once the command has ended.
     pub fn try_outcome(&mut self) -> Option<Outcome> {
         self.running.try_outcome()
+    }
+
+    /// Whether it can be made to end early (it has a cancel hook), and so
+    /// be preempted by an urgent command.
+    pub fn is_cancellable(&self) -> bool {
+        self.cancel.is_some()
     }
 }
 
@@ -174,7 +182,9 @@ impl Dispatcher {
         let deadline = if command.is_unbounded() {
             None
         } else {
-            self.deadline.map(|d| (Instant::now() + d, d))
+            // A deadline past the end of time is none.
+            self.deadline
+                .and_then(|d| Instant::now().checked_add(d).map(|at| (at, d)))
         };
         let (success_response, delimited, cancel) = (
             command.success_response(),
@@ -214,7 +224,7 @@ impl Dispatcher {
 
     /// Stops waiting for a command: asks it to end early (its cancel hook),
     /// lets its worker finish it alone, and writes the error the host gets.
-    pub fn abandon(&mut self, command: RunningCommand, why: GiveUp, out: &mut Vec<u8>) {
+    pub fn abandon(&mut self, command: RunningCommand, why: GiveUp<'_>, out: &mut Vec<u8>) {
         if let Some(cancel) = &command.cancel {
             cancel();
         }
@@ -226,6 +236,13 @@ impl Dispatcher {
                 );
                 QapiError::timed_out(&command.name, limit)
             }
+            (GiveUp::Preempted(by), _) => {
+                log::warn!("{} was cancelled: {by} arrived while it ran", command.name);
+                QapiError::generic(format!(
+                    "Command {} was cancelled: {by} arrived while it ran",
+                    command.name
+                ))
+            }
             _ => QapiError::interrupted(&command.name),
         };
         self.executor.abandon(command.running);
@@ -234,17 +251,21 @@ impl Dispatcher {
 
     /// Runs the urgent hook of `name` (see
     /// [`Command::urgent`](crate::Command::urgent)), if it has one and may
-    /// run now.
-    pub fn announce(&self, name: &str) {
+    /// run now; true if it did.
+    pub fn announce(&self, name: &str) -> bool {
         let registry = &self.registry;
-        if let Some(command) = registry.get(name) {
-            if registry.disabled(command).is_none() {
-                if let Some(hook) = command.urgent_hook() {
-                    log::debug!("{name} arrived while a command runs: running its urgent hook");
-                    hook();
-                }
-            }
-        }
+        let Some(command) = registry.get(name) else {
+            return false;
+        };
+        let Some(hook) = command
+            .urgent_hook()
+            .filter(|_| registry.disabled(command).is_none())
+        else {
+            return false;
+        };
+        log::debug!("{name} arrived while a command runs: running its urgent hook");
+        hook();
+        true
     }
 }
 

@@ -3,10 +3,13 @@
 //! The session frames what the host sends and answers each request before
 //! it frames the next, as QEMU's agent does. While a command runs on a
 //! worker, though, it does not sit idle: it frames the rest of the input,
-//! and keeps reading the host (through its [`Link`]), into a queue, so that
-//! a request for an *urgent* command (`guest-fsfreeze-thaw`) can cut short
-//! the work in progress (a freeze) at once. The queue is served, in order,
-//! when the command ends. Reading ahead stops while the queue holds
+//! and keeps reading the host (through its [`Link`]), into a queue. A
+//! request for an *urgent* command (`guest-fsfreeze-thaw`) read meanwhile
+//! (not in the same read as the running command's request) preempts the
+//! running command if that can be cancelled (a freeze): its cancel hook
+//! runs, its error reply is written at once, and the queue is served
+//! without waiting for it. Otherwise the queue is served, in order, when
+//! the command ends. Replies keep request order either way. Reading ahead stops while the queue holds
 //! [`MAX_READ_AHEAD`] bytes, so a host that floods the channel is slowed
 //! down by its own socket buffer rather than by the agent's memory.
 
@@ -130,8 +133,9 @@ impl Session {
             rest = &rest[taken..];
             let Some(command) = started else { break };
             link.flush(&mut self.out);
-            // Bytes that came with the request are not urgent: they were
-            // sent before the host could see it run.
+            // Bytes that came in the same read as the request are not
+            // urgent: they were sent with it, and wait for it as with QEMU's
+            // agent.
             self.enqueue(rest, false);
             rest = &[];
             let mut host_open = true;
@@ -159,8 +163,9 @@ impl Session {
     }
 
     /// Frames `input` into the queue. With `urgent`, a command is running:
-    /// requests for urgent commands get their hook run at once.
-    fn enqueue(&mut self, input: &[u8], urgent: bool) {
+    /// requests for urgent commands get their hook run at once, and the name
+    /// of the first such command is returned.
+    fn enqueue(&mut self, input: &[u8], urgent: bool) -> Option<String> {
         let Session {
             framer,
             dispatcher,
@@ -168,12 +173,13 @@ impl Session {
             queued_bytes,
             ..
         } = self;
+        let mut first_urgent = None;
         framer.feed(input, |frame| {
             let item = match frame {
                 Frame::Message(message) => match Request::decode(message) {
                     Ok(request) => {
-                        if urgent {
-                            dispatcher.announce(&request.execute);
+                        if urgent && dispatcher.announce(&request.execute) && first_urgent.is_none() {
+                            first_urgent = Some(request.execute.clone());
                         }
                         Queued::Request(request, message.len())
                     }
@@ -194,6 +200,7 @@ impl Session {
             *queued_bytes += item.size();
             queue.push_back(item);
         });
+        first_urgent
     }
 
     /// Answers everything queued, in order; false if the agent is
@@ -231,7 +238,15 @@ impl Session {
                         return true;
                     }
                 }
-                Wait::Input(bytes) => self.enqueue(bytes, true),
+                Wait::Input(bytes) => {
+                    if let Some(urgent) = self.enqueue(bytes, true) {
+                        if command.is_cancellable() {
+                            self.dispatcher
+                                .abandon(command, GiveUp::Preempted(&urgent), &mut self.out);
+                            return true;
+                        }
+                    }
+                }
                 Wait::Closed => *host_open = false,
                 Wait::TimedOut => {
                     if command.deadline().is_some_and(|at| Instant::now() >= at) {

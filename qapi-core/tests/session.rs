@@ -322,3 +322,42 @@ fn past_the_cap_of_abandoned_commands_only_essential_ones_run() {
         "{\"return\": 1}\n"
     );
 }
+
+#[test]
+fn an_urgent_request_preempts_a_cancellable_command() {
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let mut r = registry();
+    let counter = Arc::clone(&cancelled);
+    r.register("test-cancellable", |a: SleepArgs| {
+        std::thread::sleep(Duration::from_millis(a.ms));
+        Ok::<_, QapiError>(a.ms)
+    })
+    .no_deadline()
+    .cancel_with(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    r.register("test-urgent", |_: qga_protocol::schema::NoArgs| {
+        Ok::<_, QapiError>(qga_protocol::schema::Empty {})
+    })
+    .urgent(|| {});
+    let mut s = session_with(r, None);
+    let mut link = TestLink::default();
+    link.pending
+        .push_back(b"{\"execute\":\"test-urgent\",\"id\":2}".to_vec());
+    let started = Instant::now();
+    s.feed(
+        b"{\"execute\":\"test-cancellable\",\"arguments\":{\"ms\":3000},\"id\":1}",
+        &mut link,
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(cancelled.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        text(&link.written),
+        "{\"id\": 1, \"error\": {\"class\": \"GenericError\", \"desc\": \"Command test-cancellable was \
+         cancelled: test-urgent arrived while it ran\"}}\n{\"return\": {}, \"id\": 2}\n"
+    );
+}

@@ -167,6 +167,7 @@ fn register_signals(stop: &StopSignal) -> anyhow::Result<()> {
 /// whether it returns or a panic unwinds through it. Unlike QEMU's agent,
 /// which ignores SIGTERM while frozen, an agent that is going away must not
 /// leave the guest's filesystems frozen.
+#[must_use = "the thaw happens when this is dropped"]
 struct ThawOnExit(Arc<Agent>);
 
 impl Drop for ThawOnExit {
@@ -232,9 +233,6 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
         ..agent_config
     };
     let agent = Arc::new(Agent::new(agent_config).context("failed to load persistent state")?);
-    // However this function ends (an error, a signal, a panic unwinding),
-    // no filesystem stays frozen.
-    let _thaw_on_exit = ThawOnExit(Arc::clone(&agent));
     let registry = Arc::new(build_registry(config, &agent)?);
     let reopen_log = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen_log))
@@ -260,17 +258,34 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
     } else {
         None
     };
-    let channel = match activated {
+    let mut channel = Some(match activated {
         Some(socket) => Channel::Activated(socket.with_vsock_peers(channel_config.vsock_peers.clone())),
         None => match Channel::open_retrying(&channel_config, &stop)? {
             Some(channel) => channel,
             None => return Ok(()),
         },
-    };
+    });
     if daemon_child {
         daemon::report_ready()?;
     }
+    if !agent.owns_statedir() {
+        let notice = format!(
+            "another agent holds the state directory {}: a freeze it recorded there is left to it",
+            agent.config().statedir.display()
+        );
+        // Logging is off while frozen: say it where start-up errors go.
+        if registry.is_frozen() {
+            eprintln!("qemu-ga: {notice}");
+        } else {
+            log::warn!("{notice}");
+        }
+    }
     log::info!("serving on {} ({method})", path.display());
+    // From here on this agent serves: however it stops (an error, a signal,
+    // a panic unwinding), what it froze is thawed, and that happens before
+    // the channel and the pidfile are removed (either may be on a frozen
+    // filesystem). Declared after them, it is dropped before them.
+    let thaw_on_exit = ThawOnExit(Arc::clone(&agent));
 
     let deadline = match command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT) {
         0 => None,
@@ -279,7 +294,9 @@ fn run(config: &Config, command_timeout: Option<u64>, daemon_child: bool) -> any
     let dispatcher = Dispatcher::new(Arc::clone(&registry), DispatchConfig { deadline });
     let mut session = Session::new(dispatcher);
     let served =
-        run_channel(&channel_config, channel, &mut session, &stop).context("serving the channel failed");
+        run_channel(&channel_config, &mut channel, &mut session, &stop).context("serving the channel failed");
+    drop(thaw_on_exit);
     log::info!("stopping");
+    drop(channel);
     served
 }

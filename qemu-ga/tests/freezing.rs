@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use qga_commands::testing::LoopFs;
+use qga_commands::testing::{GuestUser, LoopFs};
 use rustix::process::Signal;
 use serde_json::json;
 
@@ -164,4 +164,168 @@ fn a_log_file_on_the_frozen_filesystem_never_blocks_the_agent() {
     c.assert_alive(99);
     assert!(wait_until(Duration::from_secs(5), || read(&logfile)
         .contains("logging re-enabled")));
+}
+
+/// A process that holds a write to a file on a filesystem open in the
+/// kernel (`splice` from an empty pipe into the file waits for data with
+/// the filesystem's write protection held): a `FIFREEZE` of it waits for
+/// the process, as for a writer stuck on slow storage. Killed when dropped
+/// (which lets a stalled freeze through), also when a test fails.
+struct Staller(std::process::Child);
+
+impl Staller {
+    fn release(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Staller {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Starts a [`Staller`] on `fs`, as `user`: a guest's unprivileged user
+/// can do it.
+fn stall_freezes_of(fs: &LoopFs, user: &GuestUser) -> Staller {
+    // The user must reach the file and write its "ready" note.
+    std::fs::set_permissions(fs.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let notes = fs.dir().join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::set_permissions(&notes, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let ready = notes.join("stall-ready");
+    let file = PathBuf::from(fs.mnt()).join("stall");
+    std::fs::write(&file, "").unwrap();
+    rustix::fs::chown(&file, Some(rustix::fs::Uid::from_raw(user.uid())), None).unwrap();
+    let script = format!(
+        "import os\nr, w = os.pipe()\nfd = os.open('{}', os.O_WRONLY)\nopen('{}', 'w').close()\nos.splice(r, fd, 4096)\n",
+        file.display(),
+        ready.display()
+    );
+    let child = std::process::Command::new("setpriv")
+        .arg(format!("--reuid={}", user.uid()))
+        .arg(format!("--regid={}", user.gid()))
+        .args(["--clear-groups", "/usr/bin/python3", "-c", &script])
+        .spawn()
+        .expect("/usr/bin/python3 and setpriv");
+    let staller = Staller(child);
+    assert!(
+        wait_until(Duration::from_secs(10), || ready.exists()),
+        "the staller did not start"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    staller
+}
+
+#[test]
+fn a_thaw_answers_at_once_while_a_user_stalls_the_freeze_in_the_kernel() {
+    let Some(fs) = LoopFs::new() else { return };
+    let Some(user) = GuestUser::new("stall") else {
+        return;
+    };
+    let agent = agent(&fs, &[]);
+    let mut staller = stall_freezes_of(&fs, &user);
+    let mut c = agent.connect();
+    c.send(br#"{"execute":"guest-fsfreeze-freeze","id":1}"#);
+    // The agent records the freeze just before its FIFREEZE, which then
+    // waits for the staller.
+    let marker = agent.dir().join("qga.state.isfrozen");
+    assert!(wait_until(Duration::from_secs(10), || marker.exists()));
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    c.send(br#"{"execute":"guest-fsfreeze-thaw","id":2}"#);
+    let freeze: serde_json::Value = serde_json::from_slice(&c.read_line()).unwrap();
+    let thaw: serde_json::Value = serde_json::from_slice(&c.read_line()).unwrap();
+    assert!(sent.elapsed() < Duration::from_secs(2), "{:?}", sent.elapsed());
+    assert_eq!(
+        freeze["error"]["desc"],
+        "Command guest-fsfreeze-freeze was cancelled: guest-fsfreeze-thaw arrived while it ran"
+    );
+    assert_eq!(thaw, json!({"return": 0, "id": 2}));
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-status"})), "thawed");
+    c.assert_alive(3);
+    // The stalled FIFREEZE goes through once the writer lets go, and the
+    // freezing thread thaws the filesystem at once.
+    staller.release();
+    let mut writer = fs.writer();
+    assert!(writes_go_through(&mut writer, Duration::from_secs(10)));
+}
+
+#[test]
+fn sigterm_while_frozen_thaws_before_removing_a_socket_on_the_frozen_filesystem() {
+    let Some(fs) = LoopFs::new() else { return };
+    let socket = PathBuf::from(fs.mnt()).join("agent.sock");
+    let mut agent = Agent::start_with_env(
+        crate::util::OURS,
+        tempdir(),
+        socket.clone(),
+        &[],
+        &[("QGA_MOUNTINFO", &fs.mountinfo(""))],
+    );
+    let mut c = agent.connect();
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-freeze"})), 1);
+    let sent = Instant::now();
+    agent.signal(Signal::TERM);
+    assert!(agent.wait_exit(EXIT_TIMEOUT).success());
+    assert!(sent.elapsed() < Duration::from_secs(5), "{:?}", sent.elapsed());
+    assert!(!socket.exists(), "the socket is removed, after the thaw");
+    let mut writer = fs.writer();
+    assert!(writes_go_through(&mut writer, Duration::from_secs(10)));
+}
+
+#[test]
+fn a_second_agent_on_the_same_state_directory_leaves_the_freeze_alone() {
+    let Some(fs) = LoopFs::new() else { return };
+    let table = fs.mountinfo("");
+    let first = agent(&fs, &[]);
+    let mut c = first.connect();
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-freeze"})), 1);
+    let statedir = first.dir().to_str().unwrap().to_string();
+    // One that cannot start (the socket is taken) changes nothing.
+    let out = crate::util::run_in_with_env(
+        first.dir(),
+        &[
+            "-m",
+            "unix-listen",
+            "-p",
+            first.socket().to_str().unwrap(),
+            "-t",
+            &statedir,
+        ],
+        &[("QGA_MOUNTINFO", &table)],
+    );
+    assert!(!out.status.success());
+    // One that serves elsewhere, then stops, changes nothing either.
+    let second_socket = PathBuf::from(&statedir).join("second.sock");
+    let second = std::process::Command::new(crate::util::OURS)
+        .args([
+            "-m",
+            "unix-listen",
+            "-p",
+            second_socket.to_str().unwrap(),
+            "-t",
+            &statedir,
+        ])
+        .env("QGA_MOUNTINFO", &table)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || second_socket.exists()));
+    rustix::process::kill_process(crate::util::pid_of(second.id()), Signal::TERM).unwrap();
+    let output = second.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("another agent holds the state directory"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut writer = fs.writer();
+    assert!(
+        !writes_go_through(&mut writer, Duration::from_millis(500)),
+        "thawed by another agent"
+    );
+    assert!(first.dir().join("qga.state.isfrozen").exists());
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-thaw"})), 1);
+    assert!(writes_go_through(&mut writer, Duration::from_secs(10)));
 }

@@ -139,7 +139,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_fstrim_and_freezes_run_past_the_deadline() {
+    fn only_fstrim_freezes_and_thaws_run_past_the_deadline() {
         let agent = Arc::new(Agent::without_state_writes(crate::AgentConfig::default()).unwrap());
         let registry = crate::full_registry(&agent);
         let unbounded: Vec<&str> = registry
@@ -152,6 +152,7 @@ mod tests {
             [
                 "guest-fsfreeze-freeze",
                 "guest-fsfreeze-freeze-list",
+                "guest-fsfreeze-thaw",
                 "guest-fstrim"
             ]
         );

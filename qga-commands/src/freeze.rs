@@ -21,29 +21,38 @@
 //!
 //! * A thaw never waits for a freeze in progress. It cancels it (killing
 //!   the hook's process group if the hook runs), thaws what it froze so far,
-//!   and skips only a filesystem whose `FIFREEZE` is still inside the
-//!   kernel: the freezing thread thaws that one as soon as the call
-//!   returns. The dispatcher calls [`Freezer::cancel`] as soon as a thaw
-//!   *arrives* while a freeze runs (an urgent command), so the freeze fails
-//!   at once and the thaw runs right after it.
+//!   and skips only a filesystem whose `FIFREEZE` is still inside the kernel
+//!   (a writer can hold one there, and no signal ends it): the freezing
+//!   thread thaws that one as soon as the call returns. A thaw that arrives
+//!   while a freeze runs preempts it in the dispatcher (an urgent command;
+//!   the freeze's cancel hook is [`Freezer::cancel`]), so the host gets the
+//!   freeze's error and the thaw's count at once.
 //! * The hook gets at most `fsfreeze-hook-timeout`; past that it is killed
 //!   with its process group, the freeze fails naming the hook, the limit
 //!   and its last lines, and the hook is run with `thaw` to undo what it
 //!   did before it was killed.
-//! * Without a thaw within `fsfreeze-timeout` of a freeze, the agent thaws
-//!   by itself and logs it; `guest-fsfreeze-status` then says `thawed` and
-//!   a later `guest-fsfreeze-thaw` returns 0, so a host comparing counts
-//!   sees the early thaw.
+//! * Without a thaw within `fsfreeze-timeout` of entering the frozen state,
+//!   the agent thaws by itself and logs it (this also ends a freeze stuck
+//!   in the kernel); `guest-fsfreeze-status` then says `thawed` and a later
+//!   `guest-fsfreeze-thaw` returns 0, so a host comparing counts sees the
+//!   early thaw.
 //! * [`Freezer::thaw_before_exit`] (SIGINT/SIGTERM, or a panic unwinding
 //!   the main thread) cancels a freeze in progress, thaws what was frozen
-//!   and runs the hook with `thaw` if it ran with `freeze`.
-//! * A panic inside a freeze undoes it too.
+//!   and runs the hook with `thaw` if it ran with `freeze`. A filesystem
+//!   whose `FIFREEZE` never returned keeps `qga.state.isfrozen`, so the next
+//!   agent starts frozen and thaws it.
+//! * A panic inside a freeze undoes it.
+//!
+//! The state lock is held only for short bookkeeping, never across file
+//! I/O, a log write or an ioctl: [`Freezer::cancel`] runs on the channel
+//! thread and must not wait.
 
 mod hook;
 
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -51,9 +60,9 @@ use std::time::{Duration, Instant};
 use qapi_core::FrozenState;
 use qga_protocol::schema::GuestFsfreezeStatus;
 use rustix::io::Errno;
-use rustix::process::{Pid, Signal};
+use rustix::process::Pid;
 
-use self::hook::{run_hook, HookControl};
+use self::hook::{kill_group, run_hook, HookControl};
 pub use self::hook::{HookError, TAIL_BYTES};
 use crate::error::CommandError;
 use crate::mounts::{device_mounts, Mount};
@@ -78,12 +87,18 @@ pub struct FreezerConfig {
     pub hook: Option<PathBuf>,
     /// Longest the hook may run; `None` for no limit.
     pub hook_timeout: Option<Duration>,
-    /// How long after a freeze to thaw by itself; `None` for never.
+    /// How long after entering the frozen state to thaw by itself; `None`
+    /// for never.
     pub auto_thaw: Option<Duration>,
     /// The mount table (`/proc/self/mountinfo`).
     pub mountinfo: PathBuf,
     /// The state directory, where `qga.state.isfrozen` records the state.
     pub statedir: PathBuf,
+    /// Whether a freeze that an earlier agent left recorded in the state
+    /// directory is this one's to undo (by the auto-thaw, and on exit):
+    /// true for the agent that holds the state directory, false for a
+    /// second one sharing it, which leaves that freeze to its owner.
+    pub adopt_left_frozen: bool,
 }
 
 /// Freezes and thaws filesystems and keeps the frozen state.
@@ -98,7 +113,7 @@ struct Inner {
     marker: FrozenMarker,
     frozen: Arc<FrozenState>,
     state: Mutex<State>,
-    /// Signalled when a freeze ends and at every thaw.
+    /// Signalled when a freeze ends and whenever the epoch changes.
     changed: Condvar,
     /// Serializes thaws (the command, the auto-thaw, the exit).
     thawing: Mutex<()>,
@@ -113,7 +128,11 @@ struct State {
     frozen: Vec<FrozenMount>,
     /// The hook ran (or was killed running) with `freeze`: `thaw` is owed.
     hook_owes_thaw: bool,
-    /// Bumped at every thaw; an auto-thaw only acts for its own freeze.
+    /// The frozen state is this agent's to undo on exit: it entered it, or
+    /// adopted an earlier agent's.
+    ours: bool,
+    /// Bumped whenever the frozen state is entered or left; an auto-thaw
+    /// acts only if it is still the one it was armed for.
     epoch: u64,
 }
 
@@ -132,7 +151,6 @@ struct Busy {
 #[derive(Debug)]
 struct FrozenMount {
     dir: File,
-    dir_path: String,
 }
 
 /// Whose thaw is running, which decides whether the hook runs.
@@ -144,6 +162,16 @@ enum ThawBy {
     Timer,
     /// The agent is exiting: the hook runs if it ran with `freeze`.
     Exit,
+}
+
+/// What a thaw did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Thawed {
+    /// Mounts thawed.
+    count: i64,
+    /// A filesystem was left to the freezing thread (its `FIFREEZE` was
+    /// still inside the kernel).
+    skipped: bool,
 }
 
 fn open_dir(dir: &Path) -> std::io::Result<File> {
@@ -184,15 +212,38 @@ impl Inner {
         Ok(device_mounts(&text))
     }
 
-    fn enter_frozen(&self) {
-        if !self.frozen.is_frozen() {
-            log::warn!("disabling logging due to filesystem freeze");
-        }
-        self.marker.set();
-        self.frozen.set(true);
+    /// Whether the freeze in progress was cancelled (or is gone).
+    fn cancelled(&self) -> bool {
+        self.lock().busy.as_ref().is_none_or(|busy| busy.cancelled)
     }
 
+    /// Enters the frozen state, unless in it already, and arms the
+    /// auto-thaw. The marker and the shared state are written without the
+    /// state lock (the shared state waits for a log line being written).
+    fn enter_frozen(self: &Arc<Self>) {
+        if self.frozen.is_frozen() {
+            return;
+        }
+        log::warn!("disabling logging due to filesystem freeze");
+        self.marker.set();
+        self.frozen.set(true);
+        let epoch = {
+            let mut state = self.lock();
+            state.ours = true;
+            state.epoch += 1;
+            state.epoch
+        };
+        self.start_auto_thaw(epoch);
+    }
+
+    /// Leaves the frozen state (disarming the auto-thaw).
     fn leave_frozen(&self) {
+        {
+            let mut state = self.lock();
+            state.ours = false;
+            state.epoch += 1;
+            self.changed.notify_all();
+        }
         if self.frozen.is_frozen() {
             self.marker.clear();
             self.frozen.set(false);
@@ -211,15 +262,16 @@ impl Inner {
 
     /// Thaws every filesystem this agent froze and every device-backed
     /// mount of the table, except one whose `FIFREEZE` is still running;
-    /// leaves the frozen state; runs the hook as `by` requires. Returns how
-    /// many mounts were thawed.
-    fn thaw(self: &Arc<Self>, by: ThawBy, only_epoch: Option<u64>) -> Result<i64, CommandError> {
+    /// leaves the frozen state (unless exiting with such a filesystem left:
+    /// the marker then tells the next agent); runs the hook as `by`
+    /// requires. `None` when `only_epoch` is given and the frozen state
+    /// has changed since (a thaw came first).
+    fn thaw(self: &Arc<Self>, by: ThawBy, only_epoch: Option<u64>) -> Result<Option<Thawed>, CommandError> {
         let _one_at_a_time = self.thawing.lock().unwrap_or_else(PoisonError::into_inner);
         let (taken, skip, run_hook) = {
             let mut state = self.lock();
             if only_epoch.is_some_and(|epoch| epoch != state.epoch) {
-                // A thaw came first: the auto-thaw has nothing to do.
-                return Ok(0);
+                return Ok(None);
             }
             let skip = state.busy.as_mut().and_then(|busy| {
                 busy.cancelled = true;
@@ -235,10 +287,13 @@ impl Inner {
             state.hook_owes_thaw = false;
             (std::mem::take(&mut state.frozen), skip, run_hook)
         };
-        let mut count = 0;
+        let mut thawed = Thawed {
+            count: 0,
+            skipped: false,
+        };
         for mount in &taken {
             if thaw_dir(&mount.dir) {
-                count += 1;
+                thawed.count += 1;
             }
         }
         let mounts = self.mounts();
@@ -249,29 +304,32 @@ impl Inner {
             };
             if skip.is_some_and(|dev| dev == device_of(&dir)) {
                 log::warn!(
-                    "not thawing {}: its freeze is still running; it is thawed when that ends",
+                    "not thawing {}: its freeze is still inside the kernel; it is thawed when that ends",
                     mount.dir
                 );
+                thawed.skipped = true;
                 continue;
             }
             if thaw_dir(&dir) {
-                count += 1;
+                thawed.count += 1;
             }
         }
         drop(taken);
-        self.leave_frozen();
-        {
-            let mut state = self.lock();
-            state.epoch += 1;
-            self.changed.notify_all();
+        if thawed.skipped && by == ThawBy::Exit {
+            log::error!(
+                "exiting with a filesystem whose freeze never returned; qga.state.isfrozen is kept so \
+                 that the next agent thaws it"
+            );
+        } else {
+            self.leave_frozen();
         }
         if run_hook {
             self.run_hook("thaw")?;
         }
         match table_error {
             // Nothing could be thawed without the table: QEMU's error.
-            Some(error) if count == 0 => Err(error),
-            _ => Ok(count),
+            Some(error) if thawed.count == 0 => Err(error),
+            _ => Ok(Some(thawed)),
         }
     }
 
@@ -291,10 +349,14 @@ impl Inner {
         }
     }
 
-    /// Thaws by itself `limit` after the freeze of `epoch`, unless a thaw
-    /// comes first.
+    /// Thaws by itself `limit` after the frozen state of `epoch` was
+    /// entered, unless it has been left (or entered again) meanwhile.
     fn start_auto_thaw(self: &Arc<Self>, epoch: u64) {
         let Some(limit) = self.config.auto_thaw else {
+            return;
+        };
+        // A limit past the end of time never expires.
+        let Some(deadline) = Instant::now().checked_add(limit) else {
             return;
         };
         let inner = Arc::clone(self);
@@ -302,7 +364,6 @@ impl Inner {
             .name("qga-auto-thaw".into())
             .stack_size(128 * 1024)
             .spawn(move || {
-                let deadline = Instant::now() + limit;
                 let mut state = inner.lock();
                 loop {
                     if state.epoch != epoch {
@@ -320,24 +381,18 @@ impl Inner {
                 }
                 drop(state);
                 match inner.thaw(ThawBy::Timer, Some(epoch)) {
-                    Ok(count) => log::warn!(
-                        "no guest-fsfreeze-thaw came within {} s of the freeze: thawed {count} \
+                    Ok(None) => {}
+                    Ok(Some(thawed)) => log::warn!(
+                        "no guest-fsfreeze-thaw came within {} s of the freeze: thawed {} \
                          filesystems by itself (fsfreeze-timeout)",
-                        limit.as_secs()
+                        limit.as_secs(),
+                        thawed.count
                     ),
                     Err(e) => log::error!("thawing by itself after {} s failed: {e}", limit.as_secs()),
                 }
             });
         if let Err(e) = spawned {
             log::error!("cannot start the auto-thaw timer: {e}");
-        }
-    }
-}
-
-fn kill_group(group: Pid) {
-    if let Err(e) = rustix::process::kill_process_group(group, Signal::KILL) {
-        if e != Errno::SRCH {
-            log::warn!("cannot kill the fsfreeze hook's process group: {e}");
         }
     }
 }
@@ -378,27 +433,17 @@ impl HookControl for FreezeHook<'_> {
     }
 
     fn cancelled(&self) -> bool {
-        self.0.lock().busy.as_ref().is_some_and(|busy| busy.cancelled)
+        self.0.cancelled()
     }
 }
 
-/// Ends the freeze in progress: clears it when dropped, and undoes it if
-/// a panic unwinds through it.
+/// Marks the freeze in progress as over when dropped, however it ends.
 struct FreezeRun<'a> {
-    inner: &'a Arc<Inner>,
-}
-
-impl FreezeRun<'_> {
-    fn cancelled(&self) -> bool {
-        self.inner.lock().busy.as_ref().is_none_or(|busy| busy.cancelled)
-    }
+    inner: &'a Inner,
 }
 
 impl Drop for FreezeRun<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.inner.undo_freeze(false);
-        }
         self.inner.lock().busy = None;
         self.inner.changed.notify_all();
     }
@@ -407,11 +452,13 @@ impl Drop for FreezeRun<'_> {
 impl Freezer {
     /// A freezer set up by `config`, keeping the frozen state in `frozen`
     /// (shared with the registry and the logger). If an earlier agent left
-    /// filesystems frozen (`qga.state.isfrozen`), `frozen` is set and the
-    /// auto-thaw starts counting now.
+    /// filesystems frozen (`qga.state.isfrozen`), `frozen` is set; when
+    /// this agent adopts that freeze (see [`FreezerConfig`]) the auto-thaw
+    /// starts counting now.
     pub fn new(config: FreezerConfig, frozen: Arc<FrozenState>) -> Self {
         let marker = FrozenMarker::new(&config.statedir);
         let left_frozen = marker.is_set();
+        let adopt = config.adopt_left_frozen;
         let inner = Arc::new(Inner {
             config,
             marker,
@@ -422,7 +469,10 @@ impl Freezer {
         });
         if left_frozen {
             inner.frozen.set(true);
-            inner.start_auto_thaw(0);
+            if adopt {
+                inner.lock().ours = true;
+                inner.start_auto_thaw(0);
+            }
         }
         Freezer { inner }
     }
@@ -444,6 +494,7 @@ impl Freezer {
     /// Asks a freeze in progress to stop at once (its hook's process group
     /// is killed) and undo what it did; it then fails. The caller owes the
     /// hook its `thaw`: [`Freezer::thaw`] or [`Freezer::thaw_before_exit`].
+    /// Never waits (it runs on the channel thread).
     pub fn cancel(&self) {
         let mut state = self.inner.lock();
         if let Some(busy) = state.busy.as_mut() {
@@ -464,7 +515,22 @@ impl Freezer {
             }
             state.busy = Some(Busy::default());
         }
-        let run = FreezeRun { inner };
+        let _run = FreezeRun { inner };
+        match catch_unwind(AssertUnwindSafe(|| self.freeze_steps(mountpoints))) {
+            Ok(result) => result,
+            Err(_) => {
+                // Not from a destructor: a second panic here is caught by
+                // the dispatcher, not an abort.
+                inner.undo_freeze(false);
+                Err(CommandError::msg(
+                    "guest-fsfreeze-freeze failed unexpectedly; what it froze was thawed",
+                ))
+            }
+        }
+    }
+
+    fn freeze_steps(&self, mountpoints: Option<&[String]>) -> Result<i64, CommandError> {
+        let inner = &self.inner;
         if let Some(hook) = &inner.config.hook {
             match run_hook(hook, "freeze", inner.config.hook_timeout, &FreezeHook(inner)) {
                 Ok(()) => {}
@@ -484,7 +550,7 @@ impl Freezer {
                 }
             }
         }
-        if run.cancelled() {
+        if inner.cancelled() {
             return Err(cancelled_error());
         }
         let mounts = match inner.mounts() {
@@ -494,16 +560,14 @@ impl Freezer {
                 return Err(error);
             }
         };
-        let was_frozen = {
-            let state = inner.lock();
-            if state.busy.as_ref().is_none_or(|busy| busy.cancelled) {
-                drop(state);
-                return Err(cancelled_error());
-            }
-            let was_frozen = inner.frozen.is_frozen();
-            inner.enter_frozen();
-            was_frozen
-        };
+        let was_frozen = inner.frozen.is_frozen();
+        inner.enter_frozen();
+        // A thaw that came while entering has left the frozen state again
+        // or will find nothing: undo and stop.
+        if inner.cancelled() {
+            inner.undo_freeze(true);
+            return Err(cancelled_error());
+        }
         let mut count = 0;
         for mount in mounts.iter().rev() {
             if mountpoints.is_some_and(|list| !list.contains(&mount.dir)) {
@@ -513,25 +577,17 @@ impl Freezer {
                 Ok(true) => count += 1,
                 Ok(false) => {}
                 Err(error) => {
-                    let cancelled = run.cancelled();
+                    let cancelled = inner.cancelled();
                     inner.undo_freeze(cancelled);
                     return Err(if cancelled { cancelled_error() } else { error });
                 }
             }
         }
-        let mut state = inner.lock();
         // Nothing newly frozen: leave the frozen state, unless it was
         // entered before (then EBUSY hid filesystems that are frozen).
         if count == 0 && !was_frozen {
-            drop(state);
             inner.leave_frozen();
-        } else {
-            state.epoch += 1;
-            let epoch = state.epoch;
-            drop(state);
-            inner.start_auto_thaw(epoch);
         }
-        drop(run);
         Ok(count)
     }
 
@@ -565,10 +621,7 @@ impl Freezer {
                 Err(cancelled_error())
             }
             Ok(()) => {
-                state.frozen.push(FrozenMount {
-                    dir,
-                    dir_path: mount.dir.clone(),
-                });
+                state.frozen.push(FrozenMount { dir });
                 Ok(true)
             }
             Err(Errno::OPNOTSUPP | Errno::BUSY) => Ok(false),
@@ -579,38 +632,45 @@ impl Freezer {
     /// `guest-fsfreeze-thaw`: never waits for a freeze in progress (see
     /// the module docs).
     pub fn thaw(&self) -> Result<i64, CommandError> {
-        self.inner.thaw(ThawBy::Host, None)
+        Ok(self
+            .inner
+            .thaw(ThawBy::Host, None)?
+            .map_or(0, |thawed| thawed.count))
     }
 
     /// What the agent does on its way out: cancels a freeze in progress,
-    /// waits (at most 10 s) for it to wind down, thaws whatever is frozen
-    /// and runs the hook with `thaw` if it ran with `freeze`. Does nothing
-    /// when nothing is frozen.
+    /// waits (at most 10 s) for it to wind down, thaws whatever this agent
+    /// froze (or adopted) and runs the hook with `thaw` if it ran with
+    /// `freeze`. Does nothing when there is nothing of its own to undo.
     pub fn thaw_before_exit(&self) {
         self.cancel();
         let inner = &self.inner;
-        let deadline = Instant::now() + EXIT_WAIT;
         let mut state = inner.lock();
-        while state.busy.is_some() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                log::error!("a freeze is still running after {EXIT_WAIT:?}; thawing the rest");
-                break;
+        if let Some(deadline) = Instant::now().checked_add(EXIT_WAIT) {
+            while state.busy.is_some() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    log::error!("a freeze is still running after {EXIT_WAIT:?}; thawing the rest");
+                    break;
+                }
+                state = inner
+                    .changed
+                    .wait_timeout(state, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
             }
-            state = inner
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
         }
-        let needed = inner.frozen.is_frozen() || !state.frozen.is_empty() || state.hook_owes_thaw;
-        let held: Vec<String> = state.frozen.iter().map(|m| m.dir_path.clone()).collect();
+        let needed =
+            (state.ours && inner.frozen.is_frozen()) || !state.frozen.is_empty() || state.hook_owes_thaw;
         drop(state);
         if !needed {
             return;
         }
         match inner.thaw(ThawBy::Exit, None) {
-            Ok(count) => log::warn!("thawed {count} filesystems before exiting {held:?}"),
+            Ok(thawed) => log::warn!(
+                "thawed {} filesystems before exiting",
+                thawed.map_or(0, |t| t.count)
+            ),
             Err(e) => log::error!("failed to thaw filesystems before exiting: {e}"),
         }
     }
@@ -629,6 +689,7 @@ mod tests {
                 auto_thaw: Some(Duration::from_millis(200)),
                 mountinfo: dir.join("mountinfo"),
                 statedir: dir.to_path_buf(),
+                adopt_left_frozen: true,
             },
             Arc::new(FrozenState::new(false)),
         )
@@ -672,6 +733,7 @@ mod tests {
                 auto_thaw: None,
                 mountinfo: fs.mountinfo(""),
                 statedir: fs.dir().to_path_buf(),
+                adopt_left_frozen: true,
             },
             Arc::new(FrozenState::new(false)),
         );

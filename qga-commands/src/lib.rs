@@ -89,23 +89,46 @@ pub struct Agent {
     config: AgentConfig,
     files: FileTable,
     freezer: Freezer,
+    /// The state directory, locked (`flock`) while this agent holds it.
+    statedir_lock: Option<std::fs::File>,
+}
+
+/// Takes the state directory for this agent: an exclusive `flock` on the
+/// directory itself, held as long as the returned descriptor is open.
+/// `None` when another agent holds it (or it cannot be opened).
+fn lock_statedir(statedir: &std::path::Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC).bits() as i32)
+        .open(statedir)
+        .ok()?;
+    rustix::fs::flock(&dir, rustix::fs::FlockOperation::NonBlockingLockExclusive).ok()?;
+    Some(dir)
 }
 
 impl Agent {
-    /// Loads the persistent state from the state directory. While an
+    /// Loads the persistent state from the state directory and takes the
+    /// directory for this agent (see [`Agent::owns_statedir`]). While an
     /// earlier agent's freeze is recorded there (`qga.state.isfrozen`; see
     /// [`Agent::is_frozen`]) nothing is written there.
     pub fn new(config: AgentConfig) -> Result<Agent, StateError> {
         let frozen = FrozenMarker::new(&config.statedir).is_set();
-        Agent::with_state_writes(config, !frozen)
+        let lock = lock_statedir(&config.statedir);
+        Agent::with_state_writes(config, !frozen, lock)
     }
 
-    /// An agent that writes nothing at start-up (for listing commands).
+    /// An agent that writes nothing at start-up and takes nothing (for
+    /// listing commands).
     pub fn without_state_writes(config: AgentConfig) -> Result<Agent, StateError> {
-        Agent::with_state_writes(config, false)
+        Agent::with_state_writes(config, false, None)
     }
 
-    fn with_state_writes(config: AgentConfig, write: bool) -> Result<Agent, StateError> {
+    fn with_state_writes(
+        config: AgentConfig,
+        write: bool,
+        statedir_lock: Option<std::fs::File>,
+    ) -> Result<Agent, StateError> {
         let state = Arc::new(PersistentState::load(&config.statedir, write)?);
         let freezer = Freezer::new(
             FreezerConfig {
@@ -114,6 +137,7 @@ impl Agent {
                 auto_thaw: config.fsfreeze_timeout,
                 mountinfo: config.mountinfo.clone(),
                 statedir: config.statedir.clone(),
+                adopt_left_frozen: statedir_lock.is_some(),
             },
             Arc::new(FrozenState::new(false)),
         );
@@ -121,7 +145,16 @@ impl Agent {
             files: FileTable::new(state, config.file_create_mode),
             freezer,
             config,
+            statedir_lock,
         })
+    }
+
+    /// Whether this agent holds its state directory. A second agent started
+    /// on the same directory does not: it serves, but leaves a freeze the
+    /// first one recorded there to that one (no auto-thaw, no thaw on exit
+    /// unless it froze filesystems itself).
+    pub fn owns_statedir(&self) -> bool {
+        self.statedir_lock.is_some()
     }
 
     /// Whether filesystems are frozen now (an earlier agent may have left
@@ -179,9 +212,10 @@ pub fn register_all(registry: &mut Registry, agent: &Arc<Agent>) {
     file_command!("guest-file-seek", GuestFileSeekArgs, seek);
     file_command!("guest-file-flush", GuestFileHandleArgs, flush);
 
-    // A freeze runs without the command deadline (its hook has its own,
-    // and a thaw stops it at any point); a thaw that arrives while a freeze
-    // runs cancels it at once.
+    // Freezes and thaws run without the command deadline: their hook has
+    // its own (fsfreeze-hook-timeout), a thaw stops a freeze at any point,
+    // and a thaw abandoned half-way would be reported failed when it was
+    // done. A thaw that arrives while a freeze runs preempts it.
     let freezer = agent.freezer.clone();
     registry
         .register("guest-fsfreeze-status", move |_: NoArgs| {
@@ -205,6 +239,7 @@ pub fn register_all(registry: &mut Registry, agent: &Arc<Agent>) {
     let (freezer, canceller) = (agent.freezer.clone(), agent.freezer.clone());
     registry
         .register("guest-fsfreeze-thaw", move |_: NoArgs| freezer.thaw())
+        .no_deadline()
         .allow_while_frozen()
         .urgent(move || canceller.cancel());
 

@@ -21,6 +21,7 @@ fn config(fs: &LoopFs, hook: Option<PathBuf>, extra: &str) -> FreezerConfig {
         auto_thaw: None,
         mountinfo: fs.mountinfo(extra),
         statedir: fs.dir().to_path_buf(),
+        adopt_left_frozen: true,
     }
 }
 

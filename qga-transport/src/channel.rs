@@ -139,28 +139,33 @@ impl Channel {
 }
 
 /// Serves `channel` until stopping is requested. When it fails and
-/// `config.retry` is set, it is opened again (after [`RETRY_INTERVAL`]) and
-/// served again, as QEMU's agent does after a device hot-unplug.
+/// `config.retry` is set, it is closed, opened again (after
+/// [`RETRY_INTERVAL`]) and served again, as QEMU's agent does after a device
+/// hot-unplug. The channel stays the caller's: it is closed when the caller
+/// drops it (for a Unix socket, that removes the socket file), so the caller
+/// decides what comes first (the agent thaws filesystems, which may hold the
+/// socket file, before it lets go of the channel). `None` on return if it
+/// was closed for a retry and not opened again.
 pub fn run_channel(
     config: &ChannelConfig,
-    mut channel: Channel,
+    channel: &mut Option<Channel>,
     service: &mut dyn Service,
     stop: &StopSignal,
 ) -> Result<(), ChannelError> {
     loop {
-        match channel.serve(service, stop) {
+        let Some(open) = channel.as_ref() else {
+            return Ok(());
+        };
+        match open.serve(service, stop) {
             Ok(()) => return Ok(()),
             Err(e) if config.retry => {
                 log::warn!("{e}; opening it again in {} s", RETRY_INTERVAL.as_secs());
                 service.disconnected();
-                drop(channel);
+                *channel = None;
                 if pause(stop, RETRY_INTERVAL) {
                     return Ok(());
                 }
-                match Channel::open_retrying(config, stop)? {
-                    Some(again) => channel = again,
-                    None => return Ok(()),
-                }
+                *channel = Channel::open_retrying(config, stop)?;
             }
             Err(e) => return Err(e),
         }

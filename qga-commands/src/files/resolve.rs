@@ -43,6 +43,11 @@
 //! changes nothing; a last component swapped between the lookup and the
 //! open is caught by the check on the descriptor.
 //!
+//! Symbolic links on procfs (`/proc/PID/root`, `/proc/PID/fd/N`, ...) are
+//! the kernel's, not a user's text, and lead where only the kernel can
+//! follow (another mount namespace, a deleted file): the kernel follows
+//! them.
+//!
 //! Errors are the kernel's own (`ENOENT`, `ENOTDIR`, `EISDIR`, `ELOOP`,
 //! ...) wherever the kernel's `open` would fail the same way, so the
 //! host reads what QEMU's agent would have told it; a rule that refuses
@@ -195,6 +200,14 @@ impl Dir {
         Dir::open(CWD, b".")
     }
 
+    /// Whether this directory is on procfs, whose symbolic links
+    /// (`/proc/PID/root`, `/proc/PID/fd/N`, `/proc/self`...) are the
+    /// kernel's, not text a user wrote: only the kernel can follow them
+    /// (into another mount namespace, to a deleted or renamed file).
+    fn is_procfs(&self) -> bool {
+        rustix::fs::fstatfs(&self.fd).is_ok_and(|fs| fs.f_type == rustix::fs::PROC_SUPER_MAGIC)
+    }
+
     /// Whether this is a sticky world-writable directory, where the rules
     /// apply (the test the kernel's `protected_*` sysctls make).
     fn is_sticky_world_writable(&self) -> bool {
@@ -276,10 +289,7 @@ impl Walk {
     /// in `dir`: its target's components go on `rest`, and `dir` becomes
     /// the root for an absolute target.
     fn follow(&mut self, dir: &mut Dir, link: &OwnedFd, rest: &mut Vec<Vec<u8>>) -> Result<(), OpenError> {
-        self.links += 1;
-        if self.links > MAX_LINKS {
-            return Err(Errno::LOOP.into());
-        }
+        self.count_link()?;
         let target = rustix::fs::readlinkat(link, "", Vec::new())?.into_bytes();
         if target.is_empty() {
             return Err(Errno::NOENT.into());
@@ -288,6 +298,15 @@ impl Walk {
             *dir = Dir::root()?;
         }
         push_path(rest, &target);
+        Ok(())
+    }
+
+    /// Counts one more link followed; `ELOOP` past [`MAX_LINKS`].
+    fn count_link(&mut self) -> Result<(), OpenError> {
+        self.links += 1;
+        if self.links > MAX_LINKS {
+            return Err(Errno::LOOP.into());
+        }
         Ok(())
     }
 
@@ -315,6 +334,19 @@ impl Walk {
         let fd = rustix::fs::openat(&dir.fd, name, LOOKUP_FLAGS, Mode::empty())?;
         let stat = rustix::fs::fstat(&fd)?;
         match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Symlink if dir.is_procfs() => {
+                // The kernel's own link: the kernel follows it.
+                self.count_link()?;
+                let fd = rustix::fs::openat(
+                    &dir.fd,
+                    name,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                let stat = rustix::fs::fstat(&fd)?;
+                *dir = Dir { fd, stat };
+                Ok(())
+            }
             FileType::Symlink => {
                 if dir.is_sticky_world_writable() && !dir.trusts(stat.st_uid) {
                     return Err(Refusal::ForeignLink {
@@ -385,6 +417,17 @@ impl Walk {
             };
             let stat = rustix::fs::fstat(&found)?;
             if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink {
+                if dir.is_procfs() {
+                    // The kernel's own link (`/proc/PID/fd/N`...): the
+                    // kernel follows it; procfs is no sticky directory.
+                    self.count_link()?;
+                    let fd = rustix::fs::openat(&dir.fd, name, how.access | OPEN_FLAGS, Mode::empty())?;
+                    let stat = rustix::fs::fstat(&fd)?;
+                    if how.truncate && FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile {
+                        rustix::fs::ftruncate(&fd, 0)?;
+                    }
+                    return Ok(Some(fd));
+                }
                 if dir.is_sticky_world_writable() {
                     return Err(Refusal::LastSymlink.into());
                 }

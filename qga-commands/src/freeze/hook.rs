@@ -156,7 +156,9 @@ fn drain(pipe: &mut std::io::PipeReader, tail: &mut Tail) -> bool {
     }
 }
 
-fn kill_group(group: Pid) {
+/// Kills the hook's process group (`SIGKILL`); a group that is gone
+/// already is no error.
+pub(super) fn kill_group(group: Pid) {
     if let Err(e) = rustix::process::kill_process_group(group, Signal::KILL) {
         if e != Errno::SRCH {
             log::warn!("cannot kill the fsfreeze hook's process group {group:?}: {e}");
@@ -251,7 +253,8 @@ fn wait_for_exit(
     tail: &mut Tail,
     limit: Option<Duration>,
 ) -> bool {
-    let deadline = limit.map(|limit| Instant::now() + limit);
+    // A limit past the end of time is no limit.
+    let deadline = limit.and_then(|limit| Instant::now().checked_add(limit));
     let pidfd: Option<OwnedFd> =
         rustix::process::pidfd_open(Pid::from_child(child), rustix::process::PidfdFlags::empty()).ok();
     let mut pipe_open = true;
@@ -370,15 +373,18 @@ mod tests {
     #[test]
     fn a_background_helper_holding_the_output_does_not_hang_the_run() {
         let dir = tempfile::tempdir().unwrap();
-        let hook = script(dir.path(), "sleep 30 & echo started; exit 0");
-        let started = Instant::now();
-        assert_eq!(
-            run_hook(
-                &hook,
-                "freeze",
-                Some(Duration::from_secs(20)),
-                &Control::default()
+        let helper = dir.path().join("helper.pid");
+        let hook = script(
+            dir.path(),
+            &format!(
+                "sleep 30 & echo $! > '{}'; echo started; exit 0",
+                helper.display()
             ),
+        );
+        let started = Instant::now();
+        let control = Control::default();
+        assert_eq!(
+            run_hook(&hook, "freeze", Some(Duration::from_secs(20)), &control),
             Ok(())
         );
         assert!(
@@ -386,8 +392,10 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
-        // The helper was left alone (it may be the hook's point).
-        let _ = Command::new("pkill").args(["-f", "sleep 30"]).status();
+        // The helper was left alone (it may be the hook's point): it is
+        // still there for this test to kill.
+        let pid: i32 = std::fs::read_to_string(&helper).unwrap().trim().parse().unwrap();
+        rustix::process::kill_process(Pid::from_raw(pid).unwrap(), Signal::KILL).unwrap();
     }
 
     #[test]

@@ -109,6 +109,34 @@ fn open_below(dir: &OwnedFd, name: &str, flags: OFlags, path: &Path) -> Result<(
     }
 }
 
+/// Runs `op` with `user`'s effective user and group ids, on this thread
+/// only (Linux keeps credentials per thread, and rustix sets them with the
+/// system calls, not the C library's process-wide emulation), then takes
+/// the agent's back. Fails with `EPERM` when they cannot be taken (the
+/// agent is not root). Should taking them back fail, the thread goes on
+/// with fewer rights, never more.
+fn as_user<T>(user: &User, op: impl FnOnce() -> rustix::io::Result<T>) -> rustix::io::Result<T> {
+    use rustix::thread::{set_thread_res_gid, set_thread_res_uid};
+    let (own_uid, own_gid) = (rustix::process::geteuid(), rustix::process::getegid());
+    if own_uid.as_raw() == user.uid {
+        return op();
+    }
+    set_thread_res_gid(None, Some(Gid::from_raw(user.gid)), None)?;
+    if let Err(e) = set_thread_res_uid(None, Some(Uid::from_raw(user.uid)), None) {
+        let _ = set_thread_res_gid(None, Some(own_gid), None);
+        return Err(e);
+    }
+    let result = op();
+    // The saved ids are still the agent's, so these cannot be refused.
+    if let Err(e) = set_thread_res_uid(None, Some(own_uid), None) {
+        log::error!("SSH keys: cannot take back the agent's user id: {e}");
+    }
+    if let Err(e) = set_thread_res_gid(None, Some(own_gid), None) {
+        log::error!("SSH keys: cannot take back the agent's group id: {e}");
+    }
+    result
+}
+
 /// The user's home directory, open.
 struct Home<'a> {
     fd: OwnedFd,
@@ -135,21 +163,46 @@ impl<'a> Home<'a> {
             fd,
             path,
             user: self.user,
+            owner: stat.st_uid,
         })
     }
 
     /// Makes `~/.ssh`, mode 0700, owned by the user.
+    ///
+    /// It is made with the user's own credentials, so it belongs to the
+    /// user from its first instant: whatever the user puts in its place
+    /// before the agent opens it, the agent then changes nothing of root's
+    /// (a directory of root's swapped in is refused, not given to the
+    /// user). A home the user cannot write (`EACCES`), where nobody but
+    /// root can make or swap entries, gets it made by root.
     fn make_ssh_dir(&self) -> Result<SshDir<'a>, CommandError> {
         let path = self.user.home.join(SSH_DIR);
         let failed = |what: &str, e| CommandError::errno(format!("failed to {what} '{}'", path.display()), e);
-        rustix::fs::mkdirat(&self.fd, SSH_DIR, Mode::from_raw_mode(0o700))
-            .map_err(|e| failed("create directory", e))?;
+        let mode = Mode::from_raw_mode(0o700);
+        let made_by_user = match as_user(self.user, || rustix::fs::mkdirat(&self.fd, SSH_DIR, mode)) {
+            Ok(()) => true,
+            // The user may not write here (or the agent is not root).
+            Err(Errno::ACCESS | Errno::PERM) => {
+                rustix::fs::mkdirat(&self.fd, SSH_DIR, mode).map_err(|e| failed("create directory", e))?;
+                false
+            }
+            Err(e) => return Err(failed("create directory", e)),
+        };
         // The user may have put a directory or a link of their own in its
         // place by now: what is there is checked as any `.ssh` is.
         let dir = self.ssh_dir().map_err(|failure| match failure {
             Failure::Refused(e) => e,
             Failure::Open(e) | Failure::Read(e) => failed("set ownership of directory", e),
         })?;
+        if made_by_user && dir.owner != self.user.uid {
+            let text = format!(
+                "cannot use '{}': replaced by a directory of uid {} while it was being made",
+                path.display(),
+                dir.owner
+            );
+            log::warn!("SSH keys: {text}");
+            return Err(CommandError::msg(text));
+        }
         rustix::fs::fchown(
             &dir.fd,
             Some(Uid::from_raw(self.user.uid)),
@@ -194,6 +247,8 @@ pub struct SshDir<'a> {
     fd: OwnedFd,
     path: PathBuf,
     user: &'a User,
+    /// Its owner's uid.
+    owner: u32,
 }
 
 impl SshDir<'_> {
@@ -315,4 +370,49 @@ pub(super) fn random_suffix() -> String {
             char::from(c)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_user_acts_with_the_users_ids_and_gives_them_back() {
+        let Some(guest) = crate::testing::GuestUser::new("asuser") else {
+            return;
+        };
+        let user = User {
+            uid: guest.uid(),
+            gid: guest.gid(),
+            home: guest.home().to_path_buf(),
+        };
+        let home =
+            rustix::fs::open(guest.home(), OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+        as_user(&user, || {
+            rustix::fs::mkdirat(&home, "made", Mode::from_raw_mode(0o700))
+        })
+        .unwrap();
+        let made = rustix::fs::statat(&home, "made", AtFlags::empty()).unwrap();
+        assert_eq!((made.st_uid, made.st_gid), (guest.uid(), guest.gid()));
+        // Where only root may write, the user may not.
+        let root_only = tempfile::tempdir().unwrap();
+        let dir = rustix::fs::open(
+            root_only.path(),
+            OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        assert_eq!(
+            as_user(&user, || rustix::fs::mkdirat(
+                &dir,
+                "x",
+                Mode::from_raw_mode(0o700)
+            )),
+            Err(Errno::ACCESS)
+        );
+        // And the thread is root again.
+        assert!(rustix::process::geteuid().is_root());
+        assert_eq!(rustix::process::getegid().as_raw(), 0);
+        rustix::fs::mkdirat(&dir, "x", Mode::from_raw_mode(0o700)).unwrap();
+    }
 }

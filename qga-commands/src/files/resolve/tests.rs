@@ -597,8 +597,12 @@ fn a_racing_link_never_leads_a_write_astray() {
         })
     };
     let (mut opened, mut refusals) = (0, 0);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
+    let started = Instant::now();
+    // Until both outcomes were seen many times (the race really ran), at
+    // least 2 s, at most 20.
+    while started.elapsed() < Duration::from_secs(20)
+        && (started.elapsed() < Duration::from_secs(2) || opened < 50 || refusals < 50)
+    {
         match open(&name, "w") {
             Ok(fd) => {
                 opened += 1;
@@ -615,5 +619,38 @@ fn a_racing_link_never_leads_a_write_astray() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     racer.join().unwrap();
     eprintln!("opened {opened}, refused {refusals}");
+    assert!(
+        opened >= 50 && refusals >= 50,
+        "the race did not run: opened {opened}, refused {refusals}"
+    );
     untouched(&victim, b"precious", 0o644);
+}
+
+#[test]
+fn procfs_links_are_followed_by_the_kernel() {
+    use std::io::{Read, Seek};
+    let t = Tree::new();
+    let path = t.file("deleted", b"");
+    let mut kept = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    // `/proc/self/fd/N` names the deleted file: only the kernel can follow
+    // it there (its text reads ".../deleted (deleted)").
+    let link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&kept));
+    let fd = open(Path::new(&link), "a").unwrap();
+    write(&fd, b"through the fd");
+    drop(fd);
+    let mut text = String::new();
+    kept.rewind().unwrap();
+    kept.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "through the fd");
+    assert!(!t.p("deleted (deleted)").exists());
+    // And a directory link on the way (`/proc/self/root`, `/proc/self/cwd`).
+    let via_root = format!("/proc/self/root{}", t.p("new").display());
+    let fd = open(Path::new(&via_root), "w").unwrap();
+    write(&fd, b"n");
+    assert_eq!(std::fs::read(t.p("new")).unwrap(), b"n");
 }
