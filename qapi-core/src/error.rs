@@ -1,32 +1,13 @@
 //! The error every command and every bad request ends up as, and the one
 //! place where the crates' own errors are given a QAPI class and desc.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use qga_protocol::{DecodeError, ErrorClass, FrameError, ParseError, RequestError};
 
 use crate::args::ArgError;
 
-/// Most bytes of host-supplied text (a command name, a path, a stray
-/// token) repeated in an error's description.
-pub const ECHO_MAX: usize = 1024;
-
-/// `text` as an error description may repeat it: whole when it is at most
-/// [`ECHO_MAX`] bytes, else its first bytes (cut at a character boundary)
-/// followed by `...`. Anything the host sent that an error quotes goes
-/// through this, so a hostile request cannot make a reply larger than a few
-/// KiB.
-pub fn echo(text: &str) -> Cow<'_, str> {
-    if text.len() <= ECHO_MAX {
-        return Cow::Borrowed(text);
-    }
-    let mut cut = ECHO_MAX;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    Cow::Owned(format!("{}...", &text[..cut]))
-}
+pub use qga_protocol::{echo, ECHO_MAX};
 
 /// Most bytes of any error description the constructors of [`QapiError`]
 /// make: a safety net under [`echo`], so that no path, however it words its

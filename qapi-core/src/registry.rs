@@ -293,7 +293,9 @@ impl Registry {
     }
 
     /// Enters or leaves the frozen state, in which only commands marked
-    /// [`Command::allow_while_frozen`] run.
+    /// [`Command::allow_while_frozen`] run. For tests and for embedders
+    /// without a freezer: an agent's freezer keeps the shared state itself
+    /// (with its marker file and auto-thaw), and nothing else should set it.
     pub fn set_frozen(&self, frozen: bool) {
         self.frozen.set(frozen);
     }

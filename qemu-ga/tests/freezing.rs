@@ -14,23 +14,6 @@ use serde_json::json;
 
 use crate::util::{call, ret, tempdir, wait_until, Agent, EXIT_TIMEOUT};
 
-/// A hook that appends its argument to `hook.log` beside it, then runs
-/// `on_freeze` when called with `freeze`.
-fn logging_hook(fs: &LoopFs, on_freeze: &str) -> (PathBuf, PathBuf) {
-    let log = fs.dir().join("hook.log");
-    let hook = fs.dir().join("hook");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\necho \"$1\" >> '{}'\nif [ \"$1\" = freeze ]; then\n{on_freeze}\nfi\nexit 0\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (hook, log)
-}
-
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -46,7 +29,7 @@ fn writes_go_through(writer: &mut Child, limit: Duration) -> bool {
 #[test]
 fn a_thaw_sent_during_the_freeze_hook_answers_within_two_seconds() {
     let Some(fs) = LoopFs::new() else { return };
-    let (hook, log) = logging_hook(&fs, "sleep 60");
+    let (hook, log) = fs.logging_hook("sleep 60");
     let agent = agent(&fs, &[&format!("-F{}", hook.display())]);
     let mut c = agent.connect();
     c.send(br#"{"execute":"guest-fsfreeze-freeze","id":1}"#);
@@ -75,7 +58,7 @@ fn a_thaw_sent_during_the_freeze_hook_answers_within_two_seconds() {
 #[test]
 fn a_hook_past_fsfreeze_hook_timeout_fails_the_freeze_naming_it() {
     let Some(fs) = LoopFs::new() else { return };
-    let (hook, log) = logging_hook(&fs, "echo still working; sleep 60");
+    let (hook, log) = fs.logging_hook("echo still working; sleep 60");
     let agent = agent(
         &fs,
         &[&format!("-F{}", hook.display()), "--fsfreeze-hook-timeout=1"],
@@ -123,7 +106,7 @@ fn a_freeze_nobody_thaws_is_thawed_after_fsfreeze_timeout() {
 #[test]
 fn sigterm_during_the_freeze_hook_thaws_and_exits() {
     let Some(fs) = LoopFs::new() else { return };
-    let (hook, log) = logging_hook(&fs, "sleep 60");
+    let (hook, log) = fs.logging_hook("sleep 60");
     let mut agent = agent(&fs, &[&format!("-F{}", hook.display())]);
     let mut c = agent.connect();
     c.send(br#"{"execute":"guest-fsfreeze-freeze"}"#);

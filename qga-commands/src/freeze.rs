@@ -212,6 +212,31 @@ impl Inner {
         Ok(device_mounts(&text))
     }
 
+    /// Waits, the lock released meanwhile, until `done` holds (checked at
+    /// every change) or `deadline` passes; hands the lock back with
+    /// whether `done` holds.
+    fn wait_until<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        deadline: Instant,
+        done: impl Fn(&State) -> bool,
+    ) -> (MutexGuard<'a, State>, bool) {
+        loop {
+            if done(&state) {
+                return (state, true);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return (state, false);
+            }
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
     /// Whether the freeze in progress was cancelled (or is gone).
     fn cancelled(&self) -> bool {
         self.lock().busy.as_ref().is_none_or(|busy| busy.cancelled)
@@ -364,22 +389,11 @@ impl Inner {
             .name("qga-auto-thaw".into())
             .stack_size(128 * 1024)
             .spawn(move || {
-                let mut state = inner.lock();
-                loop {
-                    if state.epoch != epoch {
-                        return;
-                    }
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    state = inner
-                        .changed
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
+                let (state, changed) = inner.wait_until(inner.lock(), deadline, |state| state.epoch != epoch);
                 drop(state);
+                if changed {
+                    return;
+                }
                 match inner.thaw(ThawBy::Timer, Some(epoch)) {
                     Ok(None) => {}
                     Ok(Some(thawed)) => log::warn!(
@@ -645,20 +659,10 @@ impl Freezer {
     pub fn thaw_before_exit(&self) {
         self.cancel();
         let inner = &self.inner;
-        let mut state = inner.lock();
-        if let Some(deadline) = Instant::now().checked_add(EXIT_WAIT) {
-            while state.busy.is_some() {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    log::error!("a freeze is still running after {EXIT_WAIT:?}; thawing the rest");
-                    break;
-                }
-                state = inner
-                    .changed
-                    .wait_timeout(state, left)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-            }
+        let deadline = Instant::now() + EXIT_WAIT;
+        let (state, ended) = inner.wait_until(inner.lock(), deadline, |state| state.busy.is_none());
+        if !ended {
+            log::error!("a freeze is still running after {EXIT_WAIT:?}; thawing the rest");
         }
         let needed =
             (state.ours && inner.frozen.is_frozen()) || !state.frozen.is_empty() || state.hook_owes_thaw;

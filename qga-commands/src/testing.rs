@@ -123,6 +123,25 @@ impl LoopFs {
         path
     }
 
+    /// Writes an fsfreeze hook beside the filesystem that appends its
+    /// argument to `hook.log` there, then runs the shell code `on_freeze`
+    /// when called with `freeze`; returns the hook and its log.
+    pub fn logging_hook(&self, on_freeze: &str) -> (PathBuf, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let log = self.dir().join("hook.log");
+        let hook = self.dir().join("hook");
+        let script = format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\nif [ \"$1\" = freeze ]; then\n:\n{on_freeze}\nfi\nexit 0\n",
+            log.display()
+        );
+        let written = std::fs::write(&hook, script)
+            .and_then(|()| std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)));
+        if let Err(e) = written {
+            panic!("cannot write {}: {e}", hook.display());
+        }
+        (hook, log)
+    }
+
     /// Starts another process that writes a file on the filesystem and
     /// syncs it: it blocks while the filesystem is frozen.
     pub fn writer(&self) -> Child {

@@ -29,23 +29,6 @@ fn make_freezer(fs: &LoopFs, hook: Option<PathBuf>, extra: &str) -> Freezer {
     Freezer::new(config(fs, hook, extra), Arc::new(FrozenState::new(false)))
 }
 
-/// A hook script that logs its argument to `hook.log` beside it, then
-/// runs `on_freeze` when called with `freeze`.
-fn logging_hook(fs: &LoopFs, on_freeze: &str) -> (PathBuf, PathBuf) {
-    let log = fs.dir().join("hook.log");
-    let hook = fs.dir().join("hook");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\necho \"$@\" >> '{}'\nif [ \"$1\" = freeze ]; then\n{on_freeze}\nfi\nexit 0\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (hook, log)
-}
-
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -169,7 +152,7 @@ fn the_hook_runs_around_freeze_and_thaw() {
 #[test]
 fn a_hook_past_its_time_limit_is_killed_and_undone() {
     let Some(fs) = LoopFs::new() else { return };
-    let (hook, log) = logging_hook(&fs, "echo quiescing; sleep 30");
+    let (hook, log) = fs.logging_hook("echo quiescing; sleep 30");
     let freezer = Freezer::new(
         FreezerConfig {
             hook_timeout: Some(Duration::from_secs(1)),
@@ -198,7 +181,7 @@ fn a_hook_past_its_time_limit_is_killed_and_undone() {
 #[test]
 fn a_thaw_during_the_hook_stops_the_freeze_at_once() {
     let Some(fs) = LoopFs::new() else { return };
-    let (hook, log) = logging_hook(&fs, "sleep 30");
+    let (hook, log) = fs.logging_hook("sleep 30");
     let freezer = make_freezer(&fs, Some(hook), "");
     let freezing = {
         let freezer = freezer.clone();
@@ -229,13 +212,10 @@ fn a_thaw_during_the_hook_stops_the_freeze_at_once() {
 fn a_hook_leaving_a_helper_behind_does_not_hang_the_freeze() {
     let Some(fs) = LoopFs::new() else { return };
     let marker = fs.dir().join("helper");
-    let (hook, _log) = logging_hook(
-        &fs,
-        &format!(
-            "(exec -a qga-test-helper sleep 60; touch '{}') &",
-            marker.display()
-        ),
-    );
+    let (hook, _log) = fs.logging_hook(&format!(
+        "(exec -a qga-test-helper sleep 60; touch '{}') &",
+        marker.display()
+    ));
     let freezer = make_freezer(&fs, Some(hook), "");
     let started = Instant::now();
     assert_eq!(freezer.freeze(None).unwrap(), 1);
@@ -253,7 +233,7 @@ fn a_hook_leaving_a_helper_behind_does_not_hang_the_freeze() {
 #[test]
 fn without_a_thaw_the_agent_thaws_by_itself() {
     let Some(fs) = LoopFs::new() else { return };
-    let (hook, log) = logging_hook(&fs, ":");
+    let (hook, log) = fs.logging_hook("");
     let freezer = Freezer::new(
         FreezerConfig {
             auto_thaw: Some(Duration::from_secs(1)),
@@ -287,7 +267,7 @@ fn without_a_thaw_the_agent_thaws_by_itself() {
 #[test]
 fn exiting_thaws_and_runs_the_hook_it_owes() {
     let Some(fs) = LoopFs::new() else { return };
-    let (hook, log) = logging_hook(&fs, ":");
+    let (hook, log) = fs.logging_hook("");
     let freezer = make_freezer(&fs, Some(hook), "");
     assert_eq!(freezer.freeze(None).unwrap(), 1);
     freezer.thaw_before_exit();
@@ -303,7 +283,7 @@ fn exiting_thaws_and_runs_the_hook_it_owes() {
 #[test]
 fn exiting_during_the_hook_cancels_the_freeze_and_runs_the_thaw_hook_once() {
     let Some(fs) = LoopFs::new() else { return };
-    let (hook, log) = logging_hook(&fs, "sleep 30");
+    let (hook, log) = fs.logging_hook("sleep 30");
     let freezer = make_freezer(&fs, Some(hook), "");
     let freezing = {
         let freezer = freezer.clone();

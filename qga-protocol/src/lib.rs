@@ -29,8 +29,8 @@ pub use client::{fresh_sync_id, Client, ClientError, MAX_REPLY_BYTES};
 pub use framer::{Frame, FrameError, Framer};
 pub use limits::{Limits, MAX_DEPTH, MAX_MESSAGE_BYTES, MAX_TOKENS};
 pub use message::{
-    encode_error, encode_return, DecodeError, ErrorClass, ErrorObject, Rejected, Reply, ReplyError, Request,
-    RequestError, ID_MAX, SENTINEL,
+    echo, encode_error, encode_return, DecodeError, ErrorClass, ErrorObject, Rejected, Reply, ReplyError,
+    Request, RequestError, ECHO_MAX, ID_MAX, SENTINEL,
 };
 pub use parser::{parse_message, ParseError};
 pub use writer::{format_g17, to_json, write_json, QemuFormatter};

@@ -8,22 +8,23 @@ use serde_json::{Map, Value};
 use crate::parser::{parse_message, ParseError};
 use crate::writer::write_json;
 
-/// Most bytes of peer-supplied text (a member name, a keyword, a reply that
-/// is not one) that an error of this crate repeats; the same bound as
-/// `qapi_core::ECHO_MAX`.
-pub(crate) const ECHO_MAX: usize = 1024;
+/// Most bytes of peer-supplied text (a command, member or parameter name,
+/// a keyword, a path, a reply that is not one) that an error repeats.
+pub const ECHO_MAX: usize = 1024;
 
 /// `text` as an error may repeat it: whole when it is at most [`ECHO_MAX`]
-/// bytes, else its first bytes (cut at a character boundary) and `...`.
-pub(crate) fn echo(text: &str) -> String {
+/// bytes, else its first bytes (cut at a character boundary) followed by
+/// `...`. Anything a peer sent that an error quotes goes through this, so
+/// a hostile message cannot make a reply larger than a few KiB.
+pub fn echo(text: &str) -> std::borrow::Cow<'_, str> {
     if text.len() <= ECHO_MAX {
-        return text.to_string();
+        return std::borrow::Cow::Borrowed(text);
     }
     let mut cut = ECHO_MAX;
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!("{}...", &text[..cut])
+    std::borrow::Cow::Owned(format!("{}...", &text[..cut]))
 }
 
 /// Longest `id` (as the reply would write it) a request may carry. The
@@ -162,7 +163,7 @@ impl Request {
                     None
                 }
                 // Only the first problem is reported: name no other.
-                _ if error.is_none() => Some(RequestError::UnexpectedMember(echo(&key))),
+                _ if error.is_none() => Some(RequestError::UnexpectedMember(echo(&key).into_owned())),
                 _ => None,
             };
             if error.is_none() {
@@ -289,9 +290,9 @@ impl Reply {
     pub fn decode(text: &[u8]) -> Result<Reply, ReplyError> {
         let value = parse_message(text)?;
         let not_a_reply = || {
-            ReplyError::NotAReply(echo(&String::from_utf8_lossy(
-                &text[..text.len().min(4 * ECHO_MAX)],
-            )))
+            ReplyError::NotAReply(
+                echo(&String::from_utf8_lossy(&text[..text.len().min(4 * ECHO_MAX)])).into_owned(),
+            )
         };
         let Value::Object(mut members) = value else {
             return Err(not_a_reply());

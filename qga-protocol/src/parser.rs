@@ -185,9 +185,9 @@ impl Parser<'_> {
             b"null" => Ok(Value::Null),
             // Only lowercase ASCII letters get here; one more than the echo
             // keeps is enough to mark the cut.
-            word => Err(ParseError::InvalidKeyword(echo(&String::from_utf8_lossy(
-                &word[..word.len().min(ECHO_MAX + 1)],
-            )))),
+            word => Err(ParseError::InvalidKeyword(
+                echo(&String::from_utf8_lossy(&word[..word.len().min(ECHO_MAX + 1)])).into_owned(),
+            )),
         }
     }
 
