@@ -89,22 +89,40 @@ pub struct Agent {
     config: AgentConfig,
     files: FileTable,
     freezer: Freezer,
-    /// The state directory, locked (`flock`) while this agent holds it.
-    statedir_lock: Option<std::fs::File>,
+    /// Whether, and how, this agent holds its state directory.
+    statedir: StatedirHold,
 }
 
-/// Takes the state directory for this agent: an exclusive `flock` on the
-/// directory itself, held as long as the returned descriptor is open.
-/// `None` when another agent holds it (or it cannot be opened).
-fn lock_statedir(statedir: &std::path::Path) -> Option<std::fs::File> {
+/// Who holds an agent's state directory.
+#[derive(Debug)]
+enum StatedirHold {
+    /// This agent, with an exclusive `flock` on the directory held as long
+    /// as this descriptor is open (it is kept for that alone).
+    Locked(#[allow(dead_code)] std::fs::File),
+    /// This agent, without a lock: the directory cannot be locked (or
+    /// opened), so no other agent can hold it either.
+    Unlocked,
+    /// Another agent: its lock is on the directory.
+    Elsewhere,
+    /// Nobody: this agent only lists its commands.
+    Listing,
+}
+
+/// Takes the state directory for this agent.
+fn hold_statedir(statedir: &std::path::Path) -> StatedirHold {
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = std::fs::OpenOptions::new()
+    let opened = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags((rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC).bits() as i32)
-        .open(statedir)
-        .ok()?;
-    rustix::fs::flock(&dir, rustix::fs::FlockOperation::NonBlockingLockExclusive).ok()?;
-    Some(dir)
+        .open(statedir);
+    let Ok(dir) = opened else {
+        return StatedirHold::Unlocked;
+    };
+    match rustix::fs::flock(&dir, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => StatedirHold::Locked(dir),
+        Err(rustix::io::Errno::WOULDBLOCK) => StatedirHold::Elsewhere,
+        Err(_) => StatedirHold::Unlocked,
+    }
 }
 
 impl Agent {
@@ -114,21 +132,17 @@ impl Agent {
     /// [`Agent::is_frozen`]) nothing is written there.
     pub fn new(config: AgentConfig) -> Result<Agent, StateError> {
         let frozen = FrozenMarker::new(&config.statedir).is_set();
-        let lock = lock_statedir(&config.statedir);
-        Agent::with_state_writes(config, !frozen, lock)
+        let hold = hold_statedir(&config.statedir);
+        Agent::with_state_writes(config, !frozen, hold)
     }
 
     /// An agent that writes nothing at start-up and takes nothing (for
     /// listing commands).
     pub fn without_state_writes(config: AgentConfig) -> Result<Agent, StateError> {
-        Agent::with_state_writes(config, false, None)
+        Agent::with_state_writes(config, false, StatedirHold::Listing)
     }
 
-    fn with_state_writes(
-        config: AgentConfig,
-        write: bool,
-        statedir_lock: Option<std::fs::File>,
-    ) -> Result<Agent, StateError> {
+    fn with_state_writes(config: AgentConfig, write: bool, statedir: StatedirHold) -> Result<Agent, StateError> {
         let state = Arc::new(PersistentState::load(&config.statedir, write)?);
         let freezer = Freezer::new(
             FreezerConfig {
@@ -137,7 +151,7 @@ impl Agent {
                 auto_thaw: config.fsfreeze_timeout,
                 mountinfo: config.mountinfo.clone(),
                 statedir: config.statedir.clone(),
-                adopt_left_frozen: statedir_lock.is_some(),
+                adopt_left_frozen: matches!(statedir, StatedirHold::Locked(_) | StatedirHold::Unlocked),
             },
             Arc::new(FrozenState::new(false)),
         );
@@ -145,7 +159,7 @@ impl Agent {
             files: FileTable::new(state, config.file_create_mode),
             freezer,
             config,
-            statedir_lock,
+            statedir,
         })
     }
 
@@ -154,7 +168,7 @@ impl Agent {
     /// first one recorded there to that one (no auto-thaw, no thaw on exit
     /// unless it froze filesystems itself).
     pub fn owns_statedir(&self) -> bool {
-        self.statedir_lock.is_some()
+        !matches!(self.statedir, StatedirHold::Elsewhere)
     }
 
     /// Whether filesystems are frozen now (an earlier agent may have left
@@ -264,4 +278,24 @@ pub fn full_registry(agent: &Arc<Agent>) -> Registry {
     let mut registry = Registry::with_frozen_state(QEMU_COMPAT_VERSION, agent.frozen_state());
     register_all(&mut registry, agent);
     registry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_agent_at_a_time_holds_a_state_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = hold_statedir(dir.path());
+        assert!(matches!(first, StatedirHold::Locked(_)));
+        assert!(matches!(hold_statedir(dir.path()), StatedirHold::Elsewhere));
+        drop(first);
+        assert!(matches!(hold_statedir(dir.path()), StatedirHold::Locked(_)));
+        // A directory that cannot be opened is nobody else's either.
+        assert!(matches!(
+            hold_statedir(&dir.path().join("missing")),
+            StatedirHold::Unlocked
+        ));
+    }
 }
