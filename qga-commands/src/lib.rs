@@ -142,7 +142,11 @@ impl Agent {
         Agent::with_state_writes(config, false, StatedirHold::Listing)
     }
 
-    fn with_state_writes(config: AgentConfig, write: bool, statedir: StatedirHold) -> Result<Agent, StateError> {
+    fn with_state_writes(
+        config: AgentConfig,
+        write: bool,
+        statedir: StatedirHold,
+    ) -> Result<Agent, StateError> {
         let state = Arc::new(PersistentState::load(&config.statedir, write)?);
         let freezer = Freezer::new(
             FreezerConfig {
