@@ -249,23 +249,25 @@ impl Dispatcher {
         reply_error(out, error, command.id.as_ref());
     }
 
-    /// Runs the urgent hook of `name` (see
-    /// [`Command::urgent`](crate::Command::urgent)), if it has one and may
-    /// run now; true if it did.
-    pub fn announce(&self, name: &str) -> bool {
+    /// Whether `request` is for an urgent command (see
+    /// [`Command::urgent`](crate::Command::urgent)) that will run: enabled,
+    /// with arguments it accepts. A request that would fail does not get to
+    /// cut anything short.
+    pub fn is_urgent(&self, request: &Request) -> bool {
         let registry = &self.registry;
-        let Some(command) = registry.get(name) else {
-            return false;
-        };
-        let Some(hook) = command
-            .urgent_hook()
-            .filter(|_| registry.disabled(command).is_none())
-        else {
-            return false;
-        };
-        log::debug!("{name} arrived while a command runs: running its urgent hook");
-        hook();
-        true
+        registry.get(&request.execute).is_some_and(|command| {
+            command.urgent_hook().is_some()
+                && registry.disabled(command).is_none()
+                && command.accepts(&request.arguments.clone().unwrap_or_default())
+        })
+    }
+
+    /// Runs the urgent hook of `name`, if it has one.
+    pub fn announce(&self, name: &str) {
+        if let Some(hook) = self.registry.get(name).and_then(|command| command.urgent_hook()) {
+            log::debug!("{name} arrived while a command runs: running its urgent hook");
+            hook();
+        }
     }
 }
 

@@ -23,5 +23,5 @@ pub use dispatch::{DispatchConfig, Dispatcher, GiveUp, RunningCommand};
 pub use error::{echo, QapiError, ECHO_MAX};
 pub use executor::{Executor, Job, Running, MAX_ABANDONED};
 pub use frozen::FrozenState;
-pub use registry::{Command, Disabled, Handler, Hook, Outcome, Registry};
-pub use session::{Link, Session, Wait, MAX_READ_AHEAD};
+pub use registry::{ArgumentCheck, Command, Disabled, Handler, Hook, Outcome, Registry};
+pub use session::{Link, Session, Wait, MAX_READ_AHEAD, URGENT_GRACE};

@@ -22,6 +22,10 @@ pub type Handler = Arc<dyn Fn(&Registry, Map<String, Value>) -> Outcome + Send +
 /// Code run on the channel thread to make work in progress end early.
 pub type Hook = Arc<dyn Fn() + Send + Sync>;
 
+/// Whether an `arguments` object is one a command accepts (decodes into
+/// its argument type), without running it.
+pub type ArgumentCheck = Arc<dyn Fn(&Map<String, Value>) -> bool + Send + Sync>;
+
 /// Why a command may not run now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disabled {
@@ -55,6 +59,7 @@ pub struct Command {
     delimited: bool,
     cancel: Option<Hook>,
     urgent: Option<Hook>,
+    accepts: Option<ArgumentCheck>,
 }
 
 impl std::fmt::Debug for Command {
@@ -119,6 +124,12 @@ impl Command {
     /// an earlier command still runs, if anything.
     pub fn urgent_hook(&self) -> Option<&Hook> {
         self.urgent.as_ref()
+    }
+
+    /// Whether `arguments` decode into the command's argument type (true
+    /// for a command registered with raw arguments).
+    pub fn accepts(&self, arguments: &Map<String, Value>) -> bool {
+        self.accepts.as_ref().is_none_or(|check| check(arguments))
     }
 
     /// Marks the command as finishing at once: it runs on the channel thread.
@@ -235,6 +246,7 @@ impl Registry {
             delimited: false,
             cancel: None,
             urgent: None,
+            accepts: None,
         };
         let at = match self.index.get(name) {
             Some(&at) => {
@@ -275,7 +287,11 @@ impl Registry {
             to_json(&result).map_err(|e| QapiError::generic(format!("failed to encode the result: {e}")))
         });
         let name = name.to_string();
-        self.register_raw(&name, handler)
+        let command = self.register_raw(&name, handler);
+        command.accepts = Some(Arc::new(|arguments: &Map<String, Value>| {
+            from_arguments::<A>(arguments.clone()).is_ok()
+        }));
+        command
     }
 
     /// Disables the named commands (`--block-rpcs`). Unknown names are

@@ -3,19 +3,22 @@
 //! The session frames what the host sends and answers each request before
 //! it frames the next, as QEMU's agent does. While a command runs on a
 //! worker, though, it does not sit idle: it frames the rest of the input,
-//! and keeps reading the host (through its [`Link`]), into a queue. A
+//! and keeps reading the host (through its [`Link`]), into a queue. A valid
 //! request for an *urgent* command (`guest-fsfreeze-thaw`) read meanwhile
-//! (not in the same read as the running command's request) preempts the
-//! running command if that can be cancelled (a freeze): its cancel hook
-//! runs, its error reply is written at once, and the queue is served
-//! without waiting for it. Otherwise the queue is served, in order, when
-//! the command ends. Replies keep request order either way. Reading ahead stops while the queue holds
+//! has its urgent hook run, and preempts the running command if that can be
+//! cancelled (a freeze): its cancel hook runs, its error reply is written at
+//! once, and the queue is served without waiting for it. One sent together
+//! with the running command's request (queued before it started) does the
+//! same once [`URGENT_GRACE`] has passed, so a quick freeze followed by a
+//! thaw behaves as with QEMU's agent. Otherwise the queue is served, in
+//! order, when the command ends. Replies keep request order either way.
+//! Reading ahead stops while the queue holds
 //! [`MAX_READ_AHEAD`] bytes, so a host that floods the channel is slowed
 //! down by its own socket buffer rather than by the agent's memory.
 
 use std::collections::VecDeque;
 use std::os::fd::BorrowedFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use qga_protocol::{encode_error, Frame, Framer, Request};
 
@@ -25,6 +28,12 @@ use crate::error::QapiError;
 /// Bytes of queued requests past which the session stops reading the host
 /// while a command runs.
 pub const MAX_READ_AHEAD: usize = 1 << 20;
+
+/// How long a command may still run when a request for an urgent command
+/// was sent together with it (before the host could see it run): a quick
+/// freeze then ends as with QEMU's agent before the thaw runs, and a stuck
+/// one is preempted after this.
+pub const URGENT_GRACE: Duration = Duration::from_secs(1);
 
 /// Capacity of the reply buffer kept between replies; a larger one (after
 /// a large reply) is given back.
@@ -133,13 +142,15 @@ impl Session {
             rest = &rest[taken..];
             let Some(command) = started else { break };
             link.flush(&mut self.out);
-            // Bytes that came in the same read as the request are not
-            // urgent: they were sent with it, and wait for it as with QEMU's
-            // agent.
-            self.enqueue(rest, false);
+            // An urgent request that came in the same read was sent with
+            // this one: it gets the grace.
+            let urgent = self.enqueue(rest);
             rest = &[];
             let mut host_open = true;
-            if !self.wait_for(command, link, &mut host_open) || !self.serve_queue(link, &mut host_open) {
+            let pending = urgent.map(|name| (name, Instant::now() + URGENT_GRACE));
+            if !self.wait_for(command, link, &mut host_open, pending)
+                || !self.serve_queue(link, &mut host_open)
+            {
                 self.queue.clear();
                 self.queued_bytes = 0;
                 break;
@@ -162,10 +173,10 @@ impl Session {
         self.queued_bytes = 0;
     }
 
-    /// Frames `input` into the queue. With `urgent`, a command is running:
-    /// requests for urgent commands get their hook run at once, and the name
-    /// of the first such command is returned.
-    fn enqueue(&mut self, input: &[u8], urgent: bool) -> Option<String> {
+    /// Frames `input` into the queue; returns the name of the first
+    /// request in it for an urgent command that will run (see
+    /// [`Dispatcher::is_urgent`]).
+    fn enqueue(&mut self, input: &[u8]) -> Option<String> {
         let Session {
             framer,
             dispatcher,
@@ -178,7 +189,7 @@ impl Session {
             let item = match frame {
                 Frame::Message(message) => match Request::decode(message) {
                     Ok(request) => {
-                        if urgent && dispatcher.announce(&request.execute) && first_urgent.is_none() {
+                        if first_urgent.is_none() && dispatcher.is_urgent(&request) {
                             first_urgent = Some(request.execute.clone());
                         }
                         Queued::Request(request, message.len())
@@ -219,44 +230,82 @@ impl Session {
                 continue;
             };
             link.flush(&mut self.out);
-            if !self.wait_for(command, link, host_open) {
+            // Urgent requests queued behind it came before it ran: grace.
+            let pending = self
+                .queued_urgent()
+                .map(|name| (name, Instant::now() + URGENT_GRACE));
+            if !self.wait_for(command, link, host_open, pending) {
                 return false;
             }
         }
         true
     }
 
+    /// The first queued request for an urgent command that will run.
+    fn queued_urgent(&self) -> Option<String> {
+        self.queue.iter().find_map(|item| match item {
+            Queued::Request(request, _) if self.dispatcher.is_urgent(request) => {
+                Some(request.execute.clone())
+            }
+            _ => None,
+        })
+    }
+
     /// Waits for `command` to end and writes its reply, reading ahead
-    /// meanwhile; false if the agent is stopping.
-    fn wait_for(&mut self, mut command: RunningCommand, link: &mut dyn Link, host_open: &mut bool) -> bool {
+    /// meanwhile; false if the agent is stopping. `pending` is an urgent
+    /// request queued before the command ran, and when its grace ends.
+    fn wait_for(
+        &mut self,
+        mut command: RunningCommand,
+        link: &mut dyn Link,
+        host_open: &mut bool,
+        mut pending: Option<(String, Instant)>,
+    ) -> bool {
         loop {
             let read = *host_open && self.queued_bytes < MAX_READ_AHEAD;
-            match link.wait(command.ready_fd(), read, command.deadline()) {
+            let grace = pending.as_ref().map(|(_, at)| *at);
+            let wake = match (command.deadline(), grace) {
+                (Some(deadline), Some(grace)) => Some(deadline.min(grace)),
+                (deadline, grace) => deadline.or(grace),
+            };
+            let urgent = match link.wait(command.ready_fd(), read, wake) {
                 Wait::Ready => {
                     if let Some(outcome) = command.try_outcome() {
                         self.dispatcher.finish(command, outcome, &mut self.out);
                         return true;
                     }
+                    None
                 }
-                Wait::Input(bytes) => {
-                    if let Some(urgent) = self.enqueue(bytes, true) {
-                        if command.is_cancellable() {
-                            self.dispatcher
-                                .abandon(command, GiveUp::Preempted(&urgent), &mut self.out);
-                            return true;
-                        }
-                    }
+                Wait::Input(bytes) => self.enqueue(bytes),
+                Wait::Closed => {
+                    *host_open = false;
+                    None
                 }
-                Wait::Closed => *host_open = false,
                 Wait::TimedOut => {
                     if command.deadline().is_some_and(|at| Instant::now() >= at) {
                         self.dispatcher.abandon(command, GiveUp::Deadline, &mut self.out);
                         return true;
                     }
+                    if grace.is_some_and(|at| Instant::now() >= at) {
+                        pending.take().map(|(name, _)| name)
+                    } else {
+                        None
+                    }
                 }
                 Wait::Stopped => {
                     self.dispatcher.abandon(command, GiveUp::Stopping, &mut self.out);
                     return false;
+                }
+            };
+            // An urgent request: its hook runs now, and a command that can
+            // be cancelled is preempted.
+            if let Some(name) = urgent {
+                pending = None;
+                self.dispatcher.announce(&name);
+                if command.is_cancellable() {
+                    self.dispatcher
+                        .abandon(command, GiveUp::Preempted(&name), &mut self.out);
+                    return true;
                 }
             }
         }

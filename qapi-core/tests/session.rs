@@ -361,3 +361,71 @@ fn an_urgent_request_preempts_a_cancellable_command() {
          cancelled: test-urgent arrived while it ran\"}}\n{\"return\": {}, \"id\": 2}\n"
     );
 }
+
+/// A registry with a cancellable sleep and an urgent command, and the
+/// number of times the sleep was cancelled.
+fn preemptible() -> (Registry, Arc<AtomicUsize>) {
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let mut r = registry();
+    let counter = Arc::clone(&cancelled);
+    r.register("test-cancellable", |a: SleepArgs| {
+        std::thread::sleep(Duration::from_millis(a.ms));
+        Ok::<_, QapiError>(a.ms)
+    })
+    .no_deadline()
+    .cancel_with(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    r.register("test-urgent", |_: qga_protocol::schema::NoArgs| {
+        Ok::<_, QapiError>(qga_protocol::schema::Empty {})
+    })
+    .urgent(|| {});
+    (r, cancelled)
+}
+
+#[test]
+fn an_urgent_request_sent_with_the_command_waits_for_it_for_the_grace() {
+    let (r, cancelled) = preemptible();
+    let mut s = session_with(r, None);
+    // Quick: it ends within the grace, and both answer as QEMU's would.
+    let out = run(
+        &mut s,
+        b"{\"execute\":\"test-cancellable\",\"arguments\":{\"ms\":50},\"id\":1}\
+          {\"execute\":\"test-urgent\",\"id\":2}",
+    );
+    assert_eq!(out, "{\"return\": 50, \"id\": 1}\n{\"return\": {}, \"id\": 2}\n");
+    assert_eq!(cancelled.load(Ordering::SeqCst), 0);
+    // Slow: preempted once the grace is over.
+    let started = Instant::now();
+    let out = run(
+        &mut s,
+        b"{\"execute\":\"test-cancellable\",\"arguments\":{\"ms\":5000},\"id\":3}\
+          {\"execute\":\"test-urgent\",\"id\":4}",
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= qapi_core::URGENT_GRACE && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(out.starts_with("{\"id\": 3, \"error\""), "{out}");
+    assert!(out.ends_with("{\"return\": {}, \"id\": 4}\n"), "{out}");
+    assert_eq!(cancelled.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn an_urgent_request_that_would_fail_preempts_nothing() {
+    let (r, cancelled) = preemptible();
+    let mut s = session_with(r, None);
+    let mut link = TestLink::default();
+    link.pending
+        .push_back(b"{\"execute\":\"test-urgent\",\"arguments\":{\"x\":1},\"id\":2}".to_vec());
+    s.feed(
+        b"{\"execute\":\"test-cancellable\",\"arguments\":{\"ms\":300},\"id\":1}",
+        &mut link,
+    );
+    assert_eq!(cancelled.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        text(&link.written),
+        "{\"return\": 300, \"id\": 1}\n{\"id\": 2, \"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'x' is unexpected\"}}\n"
+    );
+}

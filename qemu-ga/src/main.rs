@@ -173,6 +173,9 @@ struct ThawOnExit(Arc<Agent>);
 impl Drop for ThawOnExit {
     fn drop(&mut self) {
         self.0.freezer().thaw_before_exit();
+        // The next agent may take the state directory over now, even if a
+        // thread of this one lingers in the kernel.
+        self.0.release_statedir();
     }
 }
 

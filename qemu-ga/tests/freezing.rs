@@ -192,12 +192,31 @@ fn stall_freezes_of(fs: &LoopFs, user: &GuestUser) -> Staller {
         .args(["--clear-groups", "/usr/bin/python3", "-c", &script])
         .spawn()
         .expect("/usr/bin/python3 and setpriv");
+    let pid = child.id();
     let staller = Staller(child);
     assert!(
         wait_until(Duration::from_secs(10), || ready.exists()),
         "the staller did not start"
     );
-    std::thread::sleep(Duration::from_millis(200));
+    // Until it is inside splice(2) (x86_64: 275, aarch64: 76), as
+    // /proc/PID/syscall shows; elsewhere, a moment.
+    let splice = if cfg!(target_arch = "x86_64") {
+        Some("275")
+    } else if cfg!(target_arch = "aarch64") {
+        Some("76")
+    } else {
+        None
+    };
+    match splice {
+        Some(number) => assert!(
+            wait_until(Duration::from_secs(10), || {
+                std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+                    .is_ok_and(|text| text.split_whitespace().next() == Some(number))
+            }),
+            "the staller never entered splice"
+        ),
+        None => std::thread::sleep(Duration::from_millis(500)),
+    }
     staller
 }
 
@@ -226,13 +245,139 @@ fn a_thaw_answers_at_once_while_a_user_stalls_the_freeze_in_the_kernel() {
         "Command guest-fsfreeze-freeze was cancelled: guest-fsfreeze-thaw arrived while it ran"
     );
     assert_eq!(thaw, json!({"return": 0, "id": 2}));
-    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-status"})), "thawed");
+    // The filesystem blocks writers while its FIFREEZE is held: the agent
+    // stays frozen (writes nothing) and says so, and keeps serving.
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-status"})), "frozen");
     c.assert_alive(3);
-    // The stalled FIFREEZE goes through once the writer lets go, and the
-    // freezing thread thaws the filesystem at once.
+    // The stalled FIFREEZE goes through once the writer lets go, and its
+    // thread thaws the filesystem and leaves the frozen state at once.
+    staller.release();
+    assert!(wait_until(Duration::from_secs(10), || ret(
+        &mut c,
+        json!({"execute": "guest-fsfreeze-status"})
+    ) == "thawed"));
+    assert!(!marker.exists());
+    let mut writer = fs.writer();
+    assert!(writes_go_through(&mut writer, Duration::from_secs(10)));
+}
+
+#[test]
+fn a_thaw_sent_with_a_stalled_freeze_answers_after_the_grace() {
+    let Some(fs) = LoopFs::new() else { return };
+    let Some(user) = GuestUser::new("stall2") else {
+        return;
+    };
+    let agent = agent(&fs, &[]);
+    let mut staller = stall_freezes_of(&fs, &user);
+    let mut c = agent.connect();
+    let sent = Instant::now();
+    c.send(br#"{"execute":"guest-fsfreeze-freeze","id":1}{"execute":"guest-fsfreeze-thaw","id":2}"#);
+    let freeze: serde_json::Value = serde_json::from_slice(&c.read_line()).unwrap();
+    let thaw: serde_json::Value = serde_json::from_slice(&c.read_line()).unwrap();
+    let took = sent.elapsed();
+    assert!(
+        took >= qapi_core::URGENT_GRACE && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(
+        freeze["error"]["desc"]
+            .as_str()
+            .unwrap()
+            .contains("was cancelled"),
+        "{freeze}"
+    );
+    assert_eq!(thaw, json!({"return": 0, "id": 2}));
+    c.assert_alive(3);
     staller.release();
     let mut writer = fs.writer();
     assert!(writes_go_through(&mut writer, Duration::from_secs(10)));
+}
+
+#[test]
+fn a_log_file_on_a_filesystem_whose_freeze_is_stalled_never_blocks_the_agent() {
+    let Some(fs) = LoopFs::new() else { return };
+    let Some(user) = GuestUser::new("stall3") else {
+        return;
+    };
+    let logfile = PathBuf::from(fs.mnt()).join("agent.log");
+    let agent = agent(&fs, &["-v", "-l", logfile.to_str().unwrap()]);
+    let mut staller = stall_freezes_of(&fs, &user);
+    let mut c = agent.connect();
+    c.send(br#"{"execute":"guest-fsfreeze-freeze","id":1}"#);
+    let marker = agent.dir().join("qga.state.isfrozen");
+    assert!(wait_until(Duration::from_secs(10), || marker.exists()));
+    std::thread::sleep(Duration::from_millis(300));
+    c.send(br#"{"execute":"guest-fsfreeze-thaw","id":2}"#);
+    c.read_line();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&c.read_line()).unwrap(),
+        json!({"return": 0, "id": 2})
+    );
+    for id in 3..20 {
+        c.assert_alive(id);
+    }
+    staller.release();
+    assert!(wait_until(Duration::from_secs(10), || ret(
+        &mut c,
+        json!({"execute": "guest-fsfreeze-status"})
+    ) == "thawed"));
+    c.assert_alive(99);
+    assert!(wait_until(Duration::from_secs(5), || read(&logfile)
+        .contains("logging re-enabled")));
+}
+
+#[test]
+fn exiting_while_a_freeze_is_held_in_the_kernel_keeps_the_marker_for_the_next_agent() {
+    let Some(fs) = LoopFs::new() else { return };
+    let Some(user) = GuestUser::new("stall4") else {
+        return;
+    };
+    let table = fs.mountinfo("");
+    let mut agent = agent(&fs, &[]);
+    let mut staller = stall_freezes_of(&fs, &user);
+    let mut c = agent.connect();
+    c.send(br#"{"execute":"guest-fsfreeze-freeze","id":1}"#);
+    let marker = agent.dir().join("qga.state.isfrozen");
+    assert!(wait_until(Duration::from_secs(10), || marker.exists()));
+    std::thread::sleep(Duration::from_millis(300));
+    agent.signal(Signal::TERM);
+    // It waits a while for the FIFREEZE, then goes, keeping the marker. Its
+    // thread in the kernel keeps the process until the call returns.
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(
+        marker.exists(),
+        "the marker was dropped with a freeze held in the kernel"
+    );
+    staller.release();
+    assert!(agent.wait_exit(EXIT_TIMEOUT).success());
+    // Nobody thawed what that FIFREEZE froze when it returned; the next
+    // agent starts frozen and thaws it.
+    let dir = agent.into_dir();
+    let next = Agent::restart_in(dir, &[], &[("QGA_MOUNTINFO", &table)]);
+    let mut c = next.connect();
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-status"})), "frozen");
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-thaw"})), 1);
+    let mut writer = fs.writer();
+    assert!(writes_go_through(&mut writer, Duration::from_secs(10)));
+}
+
+#[test]
+fn a_thaw_with_bad_arguments_does_not_cancel_a_freeze() {
+    let Some(fs) = LoopFs::new() else { return };
+    let (hook, log) = fs.logging_hook("sleep 1");
+    let agent = agent(&fs, &[&format!("-F{}", hook.display())]);
+    let mut c = agent.connect();
+    c.send(br#"{"execute":"guest-fsfreeze-freeze","id":1}"#);
+    assert!(wait_until(Duration::from_secs(10), || read(&log)
+        == "freeze
+"));
+    c.send(br#"{"execute":"guest-fsfreeze-thaw","arguments":{"x":1},"id":2}"#);
+    let freeze: serde_json::Value = serde_json::from_slice(&c.read_line()).unwrap();
+    let thaw: serde_json::Value = serde_json::from_slice(&c.read_line()).unwrap();
+    assert_eq!(freeze, json!({"return": 1, "id": 1}));
+    assert_eq!(thaw["error"]["desc"], "Parameter 'x' is unexpected");
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-thaw"})), 1);
+    assert_eq!(read(&log), "freeze\nthaw\n");
 }
 
 #[test]
@@ -311,4 +456,48 @@ fn a_second_agent_on_the_same_state_directory_leaves_the_freeze_alone() {
     assert!(first.dir().join("qga.state.isfrozen").exists());
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-thaw"})), 1);
     assert!(writes_go_through(&mut writer, Duration::from_secs(10)));
+}
+
+#[test]
+fn a_second_agent_takes_over_the_state_directory_and_its_freeze_when_the_first_dies() {
+    let Some(fs) = LoopFs::new() else { return };
+    let table = fs.mountinfo("");
+    let mut first = agent(&fs, &[]);
+    let mut c = first.connect();
+    assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-freeze"})), 1);
+    let statedir = first.dir().to_str().unwrap().to_string();
+    let second_socket = PathBuf::from(&statedir).join("second.sock");
+    let mut second = std::process::Command::new(crate::util::OURS)
+        .args([
+            "-m",
+            "unix-listen",
+            "-p",
+            second_socket.to_str().unwrap(),
+            "-t",
+            &statedir,
+        ])
+        .arg("--fsfreeze-timeout=1")
+        .env("QGA_MOUNTINFO", &table)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _second_guard = crate::util::ProcessGuard::new(i32::try_from(second.id()).unwrap());
+    assert!(wait_until(Duration::from_secs(10), || second_socket.exists()));
+    // The first agent's freeze is not the second's: no auto-thaw yet.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut writer = fs.writer();
+    assert!(!writes_go_through(&mut writer, Duration::from_millis(300)));
+    // The first dies without a thaw (SIGKILL): the second takes the
+    // directory over, and its auto-thaw (1 s) ends the freeze it finds.
+    first.signal(Signal::KILL);
+    first.wait_exit(EXIT_TIMEOUT);
+    assert!(
+        writes_go_through(&mut writer, Duration::from_secs(10)),
+        "the freeze was not taken over"
+    );
+    assert!(wait_until(Duration::from_secs(5), || !PathBuf::from(&statedir)
+        .join("qga.state.isfrozen")
+        .exists()));
+    rustix::process::kill_process(crate::util::pid_of(second.id()), Signal::TERM).unwrap();
+    assert!(second.wait().unwrap().success());
 }

@@ -235,6 +235,11 @@ impl Agent {
         std::mem::replace(&mut self.dir, tempdir())
     }
 
+    /// The directory of an agent that has exited, for a restart.
+    pub fn into_dir(mut self) -> TempDir {
+        std::mem::replace(&mut self.dir, tempdir())
+    }
+
     /// A new connection to the agent.
     pub fn connect(&self) -> Client {
         Client::connect(&self.socket)

@@ -20,27 +20,32 @@
 //! # A freeze can always be undone
 //!
 //! * A thaw never waits for a freeze in progress. It cancels it (killing
-//!   the hook's process group if the hook runs), thaws what it froze so far,
-//!   and skips only a filesystem whose `FIFREEZE` is still inside the kernel
-//!   (a writer can hold one there, and no signal ends it): the freezing
-//!   thread thaws that one as soon as the call returns. A thaw that arrives
-//!   while a freeze runs preempts it in the dispatcher (an urgent command;
-//!   the freeze's cancel hook is [`Freezer::cancel`]), so the host gets the
-//!   freeze's error and the thaw's count at once.
+//!   the hook's process group if the hook runs) and thaws what it froze so
+//!   far. Each `FIFREEZE` runs on a helper thread, so a cancelled freeze
+//!   fails at once even while a writer holds its `FIFREEZE` inside the
+//!   kernel (an unprivileged user can, and no signal ends the call). That
+//!   filesystem blocks writers already, so the agent then stays in the
+//!   frozen state (writing nothing, no log line, the marker kept) until the
+//!   call returns; the helper thread then thaws it, leaves the frozen state
+//!   and runs the hook with `thaw` for the thaw that had to wait.
+//! * A thaw that arrives while a freeze runs preempts it in the dispatcher
+//!   (an urgent command; the freeze's cancel hook is [`Freezer::cancel`]),
+//!   so the host gets the freeze's error and the thaw's count at once (one
+//!   sent in the same write as the freeze after a grace, see
+//!   `qapi_core::URGENT_GRACE`).
 //! * The hook gets at most `fsfreeze-hook-timeout`; past that it is killed
 //!   with its process group, the freeze fails naming the hook, the limit
 //!   and its last lines, and the hook is run with `thaw` to undo what it
 //!   did before it was killed.
 //! * Without a thaw within `fsfreeze-timeout` of entering the frozen state,
-//!   the agent thaws by itself and logs it (this also ends a freeze stuck
-//!   in the kernel); `guest-fsfreeze-status` then says `thawed` and a later
-//!   `guest-fsfreeze-thaw` returns 0, so a host comparing counts sees the
-//!   early thaw.
+//!   the agent thaws by itself and logs it; `guest-fsfreeze-status` then
+//!   says `thawed` and a later `guest-fsfreeze-thaw` returns 0, so a host
+//!   comparing counts sees the early thaw.
 //! * [`Freezer::thaw_before_exit`] (SIGINT/SIGTERM, or a panic unwinding
 //!   the main thread) cancels a freeze in progress, thaws what was frozen
-//!   and runs the hook with `thaw` if it ran with `freeze`. A filesystem
-//!   whose `FIFREEZE` never returned keeps `qga.state.isfrozen`, so the next
-//!   agent starts frozen and thaws it.
+//!   and runs the hook with `thaw` if it ran with `freeze`. A `FIFREEZE`
+//!   still inside the kernel after a while keeps `qga.state.isfrozen`, so
+//!   the next agent starts frozen and thaws it.
 //! * A panic inside a freeze undoes it.
 //!
 //! The state lock is held only for short bookkeeping, never across file
@@ -134,6 +139,10 @@ struct State {
     /// Bumped whenever the frozen state is entered or left; an auto-thaw
     /// acts only if it is still the one it was armed for.
     epoch: u64,
+    /// A `FIFREEZE` inside the kernel, on a helper thread.
+    in_kernel: Option<InKernel>,
+    /// What a thaw left for the moment that `FIFREEZE` returns.
+    after_stall: Option<AfterStall>,
 }
 
 /// A freeze in progress.
@@ -143,14 +152,35 @@ struct Busy {
     cancelled: bool,
     /// The hook's process group while the hook runs.
     hook_group: Option<Pid>,
-    /// The device whose `FIFREEZE` is inside the kernel now.
-    freezing: Option<u64>,
+}
+
+/// A `FIFREEZE` call inside the kernel. A writer can hold one there as long
+/// as it likes (no signal ends it), and meanwhile new writes to that
+/// filesystem block already.
+#[derive(Debug)]
+struct InKernel {
+    /// The device being frozen.
+    device: u64,
+    /// What the call returned, for the freeze waiting for it.
+    outcome: Option<Result<(), Errno>>,
+    /// The freeze stopped waiting (it was cancelled): the helper thread
+    /// undoes the call when it returns.
+    abandoned: bool,
+}
+
+/// What a thaw could not do while a `FIFREEZE` was inside the kernel, done
+/// by the helper thread once it returns and is undone: leave the frozen
+/// state (until then the agent writes nothing, that filesystem blocking
+/// writers already), and maybe run the hook with `thaw`.
+#[derive(Debug, Clone, Copy)]
+struct AfterStall {
+    run_hook: bool,
 }
 
 /// A filesystem frozen by this agent.
 #[derive(Debug)]
 struct FrozenMount {
-    dir: File,
+    dir: Arc<File>,
 }
 
 /// Whose thaw is running, which decides whether the hook runs.
@@ -160,7 +190,8 @@ enum ThawBy {
     Host,
     /// The auto-thaw: a thaw in the host's place, hook included.
     Timer,
-    /// The agent is exiting: the hook runs if it ran with `freeze`.
+    /// The agent is exiting: the hook runs if it ran with `freeze`, and
+    /// the mount table is thawed only if the frozen state is this agent's.
     Exit,
 }
 
@@ -169,9 +200,9 @@ enum ThawBy {
 struct Thawed {
     /// Mounts thawed.
     count: i64,
-    /// A filesystem was left to the freezing thread (its `FIFREEZE` was
-    /// still inside the kernel).
-    skipped: bool,
+    /// A filesystem was left to its `FIFREEZE` helper thread, and with it
+    /// leaving the frozen state.
+    deferred: bool,
 }
 
 fn open_dir(dir: &Path) -> std::io::Result<File> {
@@ -213,27 +244,31 @@ impl Inner {
     }
 
     /// Waits, the lock released meanwhile, until `done` holds (checked at
-    /// every change) or `deadline` passes; hands the lock back with
-    /// whether `done` holds.
+    /// every change) or `deadline` (if any) passes; hands the lock back
+    /// with whether `done` holds.
     fn wait_until<'a>(
         &'a self,
         mut state: MutexGuard<'a, State>,
-        deadline: Instant,
+        deadline: Option<Instant>,
         done: impl Fn(&State) -> bool,
     ) -> (MutexGuard<'a, State>, bool) {
         loop {
             if done(&state) {
                 return (state, true);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return (state, false);
-            }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return (state, false);
+                    }
+                    self.changed
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self.changed.wait(state).unwrap_or_else(PoisonError::into_inner),
+            };
         }
     }
 
@@ -276,6 +311,25 @@ impl Inner {
         }
     }
 
+    /// Leaves the frozen state and runs the hook with `thaw` (if asked),
+    /// unless a `FIFREEZE` is inside the kernel: then both are left to its
+    /// helper thread (see [`AfterStall`]). True if done now.
+    fn leave_frozen_unless_stalled(&self, run_hook: bool) -> Result<bool, CommandError> {
+        {
+            let mut state = self.lock();
+            if state.in_kernel.is_some() {
+                let run_hook = run_hook || state.after_stall.is_some_and(|after| after.run_hook);
+                state.after_stall = Some(AfterStall { run_hook });
+                return Ok(false);
+            }
+        }
+        self.leave_frozen();
+        if run_hook {
+            self.run_hook("thaw")?;
+        }
+        Ok(true)
+    }
+
     /// Runs the hook with `arg`, if there is one.
     fn run_hook(&self, arg: &str) -> Result<(), CommandError> {
         let Some(hook) = &self.config.hook else {
@@ -285,75 +339,103 @@ impl Inner {
             .map_err(|e| CommandError::msg(e.describe(hook)))
     }
 
-    /// Thaws every filesystem this agent froze and every device-backed
-    /// mount of the table, except one whose `FIFREEZE` is still running;
-    /// leaves the frozen state (unless exiting with such a filesystem left:
-    /// the marker then tells the next agent); runs the hook as `by`
-    /// requires. `None` when `only_epoch` is given and the frozen state
-    /// has changed since (a thaw came first).
+    /// The helper thread's end of a `FIFREEZE` of `dir`: hands `result` to
+    /// the freeze waiting for it, or, if that freeze gave up (it was
+    /// cancelled while the call was inside the kernel), undoes the call and
+    /// does what a thaw left for this moment.
+    fn fifreeze_returned(&self, dir: &File, result: Result<(), Errno>) {
+        let after = {
+            let mut state = self.lock();
+            if let Some(call) = state.in_kernel.as_mut().filter(|call| !call.abandoned) {
+                call.outcome = Some(result);
+                self.changed.notify_all();
+                return;
+            }
+            state.in_kernel = None;
+            self.changed.notify_all();
+            state.after_stall.take()
+        };
+        if result.is_ok() {
+            thaw_dir(dir);
+        }
+        let _one_at_a_time = self.thawing.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(after) = after {
+            self.leave_frozen();
+            if after.run_hook {
+                if let Err(e) = self.run_hook("thaw") {
+                    log::warn!("running the fsfreeze hook with 'thaw': {e}");
+                }
+            }
+        }
+        log::warn!("a FIFREEZE held inside the kernel has returned; that filesystem was thawed");
+    }
+
+    /// Thaws every filesystem this agent froze and (unless exiting with a
+    /// frozen state that is not its own) every device-backed mount of the
+    /// table, except one whose `FIFREEZE` is inside the kernel; leaves the
+    /// frozen state and runs the hook as `by` requires, or leaves both to
+    /// that `FIFREEZE`'s helper thread. `None` when `only_epoch` is given
+    /// and the frozen state has changed since (a thaw came first).
     fn thaw(self: &Arc<Self>, by: ThawBy, only_epoch: Option<u64>) -> Result<Option<Thawed>, CommandError> {
         let _one_at_a_time = self.thawing.lock().unwrap_or_else(PoisonError::into_inner);
-        let (taken, skip, run_hook) = {
+        let (taken, skip, run_hook, thaw_table) = {
             let mut state = self.lock();
             if only_epoch.is_some_and(|epoch| epoch != state.epoch) {
                 return Ok(None);
             }
-            let skip = state.busy.as_mut().and_then(|busy| {
+            if let Some(busy) = state.busy.as_mut() {
                 busy.cancelled = true;
                 if let Some(group) = busy.hook_group {
                     kill_group(group);
                 }
-                busy.freezing
-            });
+            }
+            self.changed.notify_all();
+            let skip = state.in_kernel.as_ref().map(|call| call.device);
             let run_hook = match by {
                 ThawBy::Host | ThawBy::Timer => true,
                 ThawBy::Exit => state.hook_owes_thaw,
             };
             state.hook_owes_thaw = false;
-            (std::mem::take(&mut state.frozen), skip, run_hook)
+            let thaw_table = by != ThawBy::Exit || state.ours;
+            (std::mem::take(&mut state.frozen), skip, run_hook, thaw_table)
         };
         let mut thawed = Thawed {
             count: 0,
-            skipped: false,
+            deferred: false,
         };
         for mount in &taken {
-            if thaw_dir(&mount.dir) {
+            if thaw_dir(&*mount.dir) {
                 thawed.count += 1;
             }
         }
-        let mounts = self.mounts();
-        let table_error = mounts.as_ref().err().cloned();
-        for mount in mounts.unwrap_or_default() {
-            let Ok(dir) = open_dir(Path::new(&mount.dir)) else {
-                continue;
-            };
-            if skip.is_some_and(|dev| dev == device_of(&dir)) {
-                log::warn!(
-                    "not thawing {}: its freeze is still inside the kernel; it is thawed when that ends",
-                    mount.dir
-                );
-                thawed.skipped = true;
-                continue;
-            }
-            if thaw_dir(&dir) {
-                thawed.count += 1;
+        let mut table_error = None;
+        if thaw_table {
+            let mounts = self.mounts();
+            table_error = mounts.as_ref().err().cloned();
+            for mount in mounts.unwrap_or_default() {
+                let Ok(dir) = open_dir(Path::new(&mount.dir)) else {
+                    continue;
+                };
+                if skip.is_some_and(|device| device == device_of(&dir)) {
+                    continue;
+                }
+                if thaw_dir(&dir) {
+                    thawed.count += 1;
+                }
             }
         }
         drop(taken);
-        if thawed.skipped && by == ThawBy::Exit {
-            log::error!(
-                "exiting with a filesystem whose freeze never returned; qga.state.isfrozen is kept so \
-                 that the next agent thaws it"
+        thawed.deferred = !self.leave_frozen_unless_stalled(run_hook)?;
+        if thawed.deferred && by == ThawBy::Exit {
+            // Logging is off: the frozen state is kept. So is the marker:
+            // the next agent starts frozen and thaws.
+            eprintln!(
+                "qemu-ga: exiting while a FIFREEZE is held inside the kernel; qga.state.isfrozen is kept"
             );
-        } else {
-            self.leave_frozen();
-        }
-        if run_hook {
-            self.run_hook("thaw")?;
         }
         match table_error {
             // Nothing could be thawed without the table: QEMU's error.
-            Some(error) if thawed.count == 0 => Err(error),
+            Some(error) if thawed.count == 0 && !thawed.deferred => Err(error),
             _ => Ok(Some(thawed)),
         }
     }
@@ -366,9 +448,11 @@ impl Inner {
         if cancelled {
             let taken = std::mem::take(&mut self.lock().frozen);
             for mount in &taken {
-                thaw_dir(&mount.dir);
+                thaw_dir(&*mount.dir);
             }
-            self.leave_frozen();
+            if let Err(e) = self.leave_frozen_unless_stalled(false) {
+                log::warn!("undoing a cancelled freeze: {e}");
+            }
         } else if let Err(e) = self.thaw(ThawBy::Exit, None) {
             log::warn!("thawing after a failed freeze: {e}");
         }
@@ -389,7 +473,8 @@ impl Inner {
             .name("qga-auto-thaw".into())
             .stack_size(128 * 1024)
             .spawn(move || {
-                let (state, changed) = inner.wait_until(inner.lock(), deadline, |state| state.epoch != epoch);
+                let (state, changed) =
+                    inner.wait_until(inner.lock(), Some(deadline), |state| state.epoch != epoch);
                 drop(state);
                 if changed {
                     return;
@@ -473,22 +558,44 @@ impl Freezer {
         let marker = FrozenMarker::new(&config.statedir);
         let left_frozen = marker.is_set();
         let adopt = config.adopt_left_frozen;
-        let inner = Arc::new(Inner {
-            config,
-            marker,
-            frozen,
-            state: Mutex::new(State::default()),
-            changed: Condvar::new(),
-            thawing: Mutex::new(()),
-        });
+        let freezer = Freezer {
+            inner: Arc::new(Inner {
+                config,
+                marker,
+                frozen,
+                state: Mutex::new(State::default()),
+                changed: Condvar::new(),
+                thawing: Mutex::new(()),
+            }),
+        };
         if left_frozen {
-            inner.frozen.set(true);
+            freezer.inner.frozen.set(true);
             if adopt {
-                inner.lock().ours = true;
-                inner.start_auto_thaw(0);
+                freezer.adopt_left_frozen();
             }
         }
-        Freezer { inner }
+        freezer
+    }
+
+    /// Takes on a freeze an earlier agent left recorded in the state
+    /// directory, once this agent holds the directory: thawed on exit, and
+    /// by the auto-thaw, which starts counting now. Nothing when there is
+    /// none (or it is this agent's already).
+    pub fn adopt_left_frozen(&self) {
+        let inner = &self.inner;
+        if !inner.marker.is_set() {
+            return;
+        }
+        inner.frozen.set(true);
+        let epoch = {
+            let mut state = inner.lock();
+            if state.ours {
+                return;
+            }
+            state.ours = true;
+            state.epoch
+        };
+        inner.start_auto_thaw(epoch);
     }
 
     /// The frozen state this freezer keeps.
@@ -506,7 +613,8 @@ impl Freezer {
     }
 
     /// Asks a freeze in progress to stop at once (its hook's process group
-    /// is killed) and undo what it did; it then fails. The caller owes the
+    /// is killed, a `FIFREEZE` inside the kernel is left to its helper
+    /// thread) and undo what it did; it then fails. The caller owes the
     /// hook its `thaw`: [`Freezer::thaw`] or [`Freezer::thaw_before_exit`].
     /// Never waits (it runs on the channel thread).
     pub fn cancel(&self) {
@@ -517,6 +625,7 @@ impl Freezer {
                 kill_group(group);
             }
         }
+        self.inner.changed.notify_all();
     }
 
     /// `guest-fsfreeze-freeze` (no list) and `guest-fsfreeze-freeze-list`.
@@ -526,6 +635,11 @@ impl Freezer {
             let mut state = inner.lock();
             if state.busy.is_some() {
                 return Err(CommandError::msg("a filesystem freeze is already in progress"));
+            }
+            if state.in_kernel.is_some() {
+                return Err(CommandError::msg(
+                    "an earlier filesystem freeze is still inside the kernel (a writer holds it)",
+                ));
             }
             state.busy = Some(Busy::default());
         }
@@ -606,40 +720,74 @@ impl Freezer {
     }
 
     /// Freezes one mount; `Ok(false)` when it cannot be frozen and is
-    /// skipped. A cancel that comes while the ioctl runs thaws it again.
+    /// skipped. The `FIFREEZE` runs on a helper thread, so that a cancel
+    /// need not wait for the kernel: the freeze then fails at once, and the
+    /// helper undoes the call when it returns. A cancel that comes just as
+    /// the call returns thaws it again here.
     fn freeze_one(&self, mount: &Mount) -> Result<bool, CommandError> {
         let inner = &self.inner;
-        let dir = open_dir(Path::new(&mount.dir))
-            .map_err(|e| CommandError::io(format!("failed to open {}", mount.dir), &e))?;
+        let dir = Arc::new(
+            open_dir(Path::new(&mount.dir))
+                .map_err(|e| CommandError::io(format!("failed to open {}", mount.dir), &e))?,
+        );
         let device = device_of(&dir);
         {
             let mut state = inner.lock();
-            match state.busy.as_mut() {
-                Some(busy) if !busy.cancelled => busy.freezing = Some(device),
-                _ => return Err(cancelled_error()),
+            if state.busy.as_ref().is_none_or(|busy| busy.cancelled) {
+                return Err(cancelled_error());
             }
+            state.in_kernel = Some(InKernel {
+                device,
+                outcome: None,
+                abandoned: false,
+            });
         }
-        let result = sys::freeze_fs(&dir);
-        let mut state = inner.lock();
-        let cancelled = match state.busy.as_mut() {
-            Some(busy) => {
-                busy.freezing = None;
-                busy.cancelled
-            }
-            None => true,
+        let helper = {
+            let (inner, dir) = (Arc::clone(inner), Arc::clone(&dir));
+            std::thread::Builder::new()
+                .name("qga-fifreeze".into())
+                .stack_size(64 * 1024)
+                .spawn(move || inner.fifreeze_returned(&dir, sys::freeze_fs(&*dir)))
         };
-        match result {
-            Ok(()) if cancelled => {
+        if let Err(e) = helper {
+            // No thread to be had: the call runs here, and a cancel waits.
+            log::warn!(
+                "cannot start a thread for FIFREEZE ({e}); freezing {} here",
+                mount.dir
+            );
+            inner.fifreeze_returned(&dir, sys::freeze_fs(&*dir));
+        }
+        let (mut state, _) = inner.wait_until(inner.lock(), None, |state| {
+            state.in_kernel.as_ref().is_none_or(|call| call.outcome.is_some())
+                || state.busy.as_ref().is_none_or(|busy| busy.cancelled)
+        });
+        let outcome = match state.in_kernel.as_mut() {
+            Some(call) if call.outcome.is_some() => {
+                let outcome = call.outcome.take();
+                state.in_kernel = None;
+                outcome
+            }
+            Some(call) => {
+                // Cancelled while the call is inside the kernel.
+                call.abandoned = true;
+                return Err(cancelled_error());
+            }
+            None => None,
+        };
+        let cancelled = state.busy.as_ref().is_none_or(|busy| busy.cancelled);
+        match outcome {
+            Some(Ok(())) if cancelled => {
                 drop(state);
-                thaw_dir(&dir);
+                thaw_dir(&*dir);
                 Err(cancelled_error())
             }
-            Ok(()) => {
+            Some(Ok(())) => {
                 state.frozen.push(FrozenMount { dir });
                 Ok(true)
             }
-            Err(Errno::OPNOTSUPP | Errno::BUSY) => Ok(false),
-            Err(e) => Err(CommandError::errno(format!("failed to freeze {}", mount.dir), e)),
+            Some(Err(Errno::OPNOTSUPP | Errno::BUSY)) => Ok(false),
+            Some(Err(e)) => Err(CommandError::errno(format!("failed to freeze {}", mount.dir), e)),
+            None => Err(cancelled_error()),
         }
     }
 
@@ -653,19 +801,26 @@ impl Freezer {
     }
 
     /// What the agent does on its way out: cancels a freeze in progress,
-    /// waits (at most 10 s) for it to wind down, thaws whatever this agent
-    /// froze (or adopted) and runs the hook with `thaw` if it ran with
-    /// `freeze`. Does nothing when there is nothing of its own to undo.
+    /// waits (at most 10 s) for it and for a `FIFREEZE` inside the kernel
+    /// to end, thaws whatever this agent froze (or adopted) and runs the
+    /// hook with `thaw` if it ran with `freeze`. A `FIFREEZE` that is still
+    /// inside the kernel then keeps the frozen state and its marker (see
+    /// the module docs). Does nothing when there is nothing of its own to
+    /// undo.
     pub fn thaw_before_exit(&self) {
         self.cancel();
         let inner = &self.inner;
         let deadline = Instant::now() + EXIT_WAIT;
-        let (state, ended) = inner.wait_until(inner.lock(), deadline, |state| state.busy.is_none());
+        let (state, ended) = inner.wait_until(inner.lock(), Some(deadline), |state| {
+            state.busy.is_none() && state.in_kernel.is_none()
+        });
         if !ended {
-            log::error!("a freeze is still running after {EXIT_WAIT:?}; thawing the rest");
+            eprintln!("qemu-ga: a filesystem freeze is still running after {EXIT_WAIT:?}; thawing the rest");
         }
-        let needed =
-            (state.ours && inner.frozen.is_frozen()) || !state.frozen.is_empty() || state.hook_owes_thaw;
+        let needed = (state.ours && inner.frozen.is_frozen())
+            || !state.frozen.is_empty()
+            || state.hook_owes_thaw
+            || state.in_kernel.is_some();
         drop(state);
         if !needed {
             return;
@@ -723,48 +878,6 @@ mod tests {
             freezer.freeze(None).unwrap_err().0,
             "a filesystem freeze is already in progress"
         );
-    }
-
-    #[test]
-    fn a_thaw_skips_only_the_filesystem_whose_freeze_is_in_the_kernel() {
-        let Some(fs) = crate::testing::LoopFs::new() else {
-            return;
-        };
-        let freezer = Freezer::new(
-            FreezerConfig {
-                hook: None,
-                hook_timeout: None,
-                auto_thaw: None,
-                mountinfo: fs.mountinfo(""),
-                statedir: fs.dir().to_path_buf(),
-                adopt_left_frozen: true,
-            },
-            Arc::new(FrozenState::new(false)),
-        );
-        assert_eq!(freezer.freeze(None).unwrap(), 1);
-        // As if a second freeze were inside FIFREEZE on that filesystem:
-        // thawing it would wait for that call, so the thaw leaves it to
-        // the freezing thread and answers at once.
-        let device = device_of(&open_dir(Path::new(&fs.mnt())).unwrap());
-        freezer.inner.lock().busy = Some(Busy {
-            freezing: Some(device),
-            ..Busy::default()
-        });
-        let started = Instant::now();
-        assert_eq!(
-            freezer.thaw().unwrap(),
-            1,
-            "the filesystem it froze itself is thawed by its fd"
-        );
-        assert!(started.elapsed() < Duration::from_secs(2));
-        assert!(freezer.inner.lock().busy.as_ref().is_some_and(|b| b.cancelled));
-        // Refrozen behind the freezer's back, then skipped by device.
-        let dir = open_dir(Path::new(&fs.mnt())).unwrap();
-        sys::freeze_fs(&dir).unwrap();
-        assert_eq!(freezer.thaw().unwrap(), 0);
-        assert_eq!(sys::freeze_fs(&dir), Err(Errno::BUSY), "it was left frozen");
-        freezer.inner.lock().busy = None;
-        assert_eq!(freezer.thaw().unwrap(), 1);
     }
 
     #[test]

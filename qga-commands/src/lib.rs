@@ -21,6 +21,7 @@ pub mod mounts;
 pub mod run;
 pub mod shutdown;
 pub mod state;
+pub mod statedir;
 mod sys;
 pub mod sysinfo;
 #[cfg(feature = "test-utils")]
@@ -42,6 +43,7 @@ use crate::files::FileTable;
 use crate::freeze::{Freezer, FreezerConfig};
 use crate::shutdown::ShutdownMode;
 use crate::state::{FrozenMarker, PersistentState, StateError};
+use crate::statedir::StatedirHold;
 use qapi_core::FrozenState;
 
 /// The QEMU release whose guest agent protocol this agent implements,
@@ -89,40 +91,8 @@ pub struct Agent {
     config: AgentConfig,
     files: FileTable,
     freezer: Freezer,
-    /// Whether, and how, this agent holds its state directory.
-    statedir: StatedirHold,
-}
-
-/// Who holds an agent's state directory.
-#[derive(Debug)]
-enum StatedirHold {
-    /// This agent, with an exclusive `flock` on the directory held as long
-    /// as this descriptor is open (it is kept for that alone).
-    Locked(#[allow(dead_code)] std::fs::File),
-    /// This agent, without a lock: the directory cannot be locked (or
-    /// opened), so no other agent can hold it either.
-    Unlocked,
-    /// Another agent: its lock is on the directory.
-    Elsewhere,
-    /// Nobody: this agent only lists its commands.
-    Listing,
-}
-
-/// Takes the state directory for this agent.
-fn hold_statedir(statedir: &std::path::Path) -> StatedirHold {
-    use std::os::unix::fs::OpenOptionsExt;
-    let opened = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags((rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC).bits() as i32)
-        .open(statedir);
-    let Ok(dir) = opened else {
-        return StatedirHold::Unlocked;
-    };
-    match rustix::fs::flock(&dir, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => StatedirHold::Locked(dir),
-        Err(rustix::io::Errno::WOULDBLOCK) => StatedirHold::Elsewhere,
-        Err(_) => StatedirHold::Unlocked,
-    }
+    /// This agent's hold on its state directory.
+    statedir: Arc<StatedirHold>,
 }
 
 impl Agent {
@@ -132,20 +102,23 @@ impl Agent {
     /// [`Agent::is_frozen`]) nothing is written there.
     pub fn new(config: AgentConfig) -> Result<Agent, StateError> {
         let frozen = FrozenMarker::new(&config.statedir).is_set();
-        let hold = hold_statedir(&config.statedir);
-        Agent::with_state_writes(config, !frozen, hold)
+        let hold = Arc::new(StatedirHold::take(&config.statedir));
+        let agent = Agent::with_state_writes(config, !frozen, Arc::clone(&hold))?;
+        let freezer = agent.freezer.clone();
+        hold.take_over_later(agent.config.statedir.clone(), move || freezer.adopt_left_frozen());
+        Ok(agent)
     }
 
     /// An agent that writes nothing at start-up and takes nothing (for
     /// listing commands).
     pub fn without_state_writes(config: AgentConfig) -> Result<Agent, StateError> {
-        Agent::with_state_writes(config, false, StatedirHold::Listing)
+        Agent::with_state_writes(config, false, Arc::new(StatedirHold::none()))
     }
 
     fn with_state_writes(
         config: AgentConfig,
         write: bool,
-        statedir: StatedirHold,
+        statedir: Arc<StatedirHold>,
     ) -> Result<Agent, StateError> {
         let state = Arc::new(PersistentState::load(&config.statedir, write)?);
         let freezer = Freezer::new(
@@ -155,7 +128,7 @@ impl Agent {
                 auto_thaw: config.fsfreeze_timeout,
                 mountinfo: config.mountinfo.clone(),
                 statedir: config.statedir.clone(),
-                adopt_left_frozen: matches!(statedir, StatedirHold::Locked(_) | StatedirHold::Unlocked),
+                adopt_left_frozen: !statedir.is_elsewhere(),
             },
             Arc::new(FrozenState::new(false)),
         );
@@ -167,12 +140,20 @@ impl Agent {
         })
     }
 
-    /// Whether this agent holds its state directory. A second agent started
-    /// on the same directory does not: it serves, but leaves a freeze the
-    /// first one recorded there to that one (no auto-thaw, no thaw on exit
-    /// unless it froze filesystems itself).
+    /// Whether this agent holds its state directory (see [`statedir`]). A
+    /// second agent started on the same directory does not, until the first
+    /// lets go: it serves, but leaves a freeze the first one recorded there
+    /// to that one (no auto-thaw, no thaw on exit unless it froze
+    /// filesystems itself).
     pub fn owns_statedir(&self) -> bool {
-        !matches!(self.statedir, StatedirHold::Elsewhere)
+        !self.statedir.is_elsewhere()
+    }
+
+    /// Lets go of the state directory, for an agent on its way out (after
+    /// [`freeze::Freezer::thaw_before_exit`]): the next agent may take it
+    /// over at once, even while this process lingers.
+    pub fn release_statedir(&self) {
+        self.statedir.release();
     }
 
     /// Whether filesystems are frozen now (an earlier agent may have left
@@ -282,24 +263,4 @@ pub fn full_registry(agent: &Arc<Agent>) -> Registry {
     let mut registry = Registry::with_frozen_state(QEMU_COMPAT_VERSION, agent.frozen_state());
     register_all(&mut registry, agent);
     registry
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_agent_at_a_time_holds_a_state_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = hold_statedir(dir.path());
-        assert!(matches!(first, StatedirHold::Locked(_)));
-        assert!(matches!(hold_statedir(dir.path()), StatedirHold::Elsewhere));
-        drop(first);
-        assert!(matches!(hold_statedir(dir.path()), StatedirHold::Locked(_)));
-        // A directory that cannot be opened is nobody else's either.
-        assert!(matches!(
-            hold_statedir(&dir.path().join("missing")),
-            StatedirHold::Unlocked
-        ));
-    }
 }

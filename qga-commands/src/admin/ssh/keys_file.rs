@@ -121,6 +121,9 @@ fn as_user<T>(user: &User, op: impl FnOnce() -> rustix::io::Result<T>) -> rustix
     if own_uid.as_raw() == user.uid {
         return op();
     }
+    // Changing the effective uid makes the kernel mark the whole process
+    // not dumpable; it is put back as it was.
+    let dumpable = rustix::process::dumpable_behavior().ok();
     set_thread_res_gid(None, Some(Gid::from_raw(user.gid)), None)?;
     if let Err(e) = set_thread_res_uid(None, Some(Uid::from_raw(user.uid)), None) {
         let _ = set_thread_res_gid(None, Some(own_gid), None);
@@ -133,6 +136,9 @@ fn as_user<T>(user: &User, op: impl FnOnce() -> rustix::io::Result<T>) -> rustix
     }
     if let Err(e) = set_thread_res_gid(None, Some(own_gid), None) {
         log::error!("SSH keys: cannot take back the agent's group id: {e}");
+    }
+    if let Some(dumpable) = dumpable {
+        let _ = rustix::process::set_dumpable_behavior(dumpable);
     }
     result
 }
@@ -410,8 +416,12 @@ mod tests {
             )),
             Err(Errno::ACCESS)
         );
-        // And the thread is root again.
+        // And the thread is root again, the process as dumpable as before.
         assert!(rustix::process::geteuid().is_root());
+        assert_eq!(
+            rustix::process::dumpable_behavior().unwrap(),
+            rustix::process::DumpableBehavior::Dumpable
+        );
         assert_eq!(rustix::process::getegid().as_raw(), 0);
         rustix::fs::mkdirat(&dir, "x", Mode::from_raw_mode(0o700)).unwrap();
     }
