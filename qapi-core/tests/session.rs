@@ -325,21 +325,7 @@ fn past_the_cap_of_abandoned_commands_only_essential_ones_run() {
 
 #[test]
 fn an_urgent_request_preempts_a_cancellable_command() {
-    let cancelled = Arc::new(AtomicUsize::new(0));
-    let mut r = registry();
-    let counter = Arc::clone(&cancelled);
-    r.register("test-cancellable", |a: SleepArgs| {
-        std::thread::sleep(Duration::from_millis(a.ms));
-        Ok::<_, QapiError>(a.ms)
-    })
-    .no_deadline()
-    .cancel_with(move || {
-        counter.fetch_add(1, Ordering::SeqCst);
-    });
-    r.register("test-urgent", |_: qga_protocol::schema::NoArgs| {
-        Ok::<_, QapiError>(qga_protocol::schema::Empty {})
-    })
-    .urgent(|| {});
+    let (r, cancelled) = preemptible();
     let mut s = session_with(r, None);
     let mut link = TestLink::default();
     link.pending

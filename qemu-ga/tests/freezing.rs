@@ -12,7 +12,7 @@ use qga_commands::testing::{GuestUser, LoopFs};
 use rustix::process::Signal;
 use serde_json::json;
 
-use crate::util::{call, ret, tempdir, wait_until, Agent, EXIT_TIMEOUT};
+use crate::util::{call, ret, tempdir, wait_until, Agent, Client, EXIT_TIMEOUT};
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
@@ -220,6 +220,20 @@ fn stall_freezes_of(fs: &LoopFs, user: &GuestUser) -> Staller {
     staller
 }
 
+/// A `guest-fsfreeze-freeze` (id 1) sent to `agent` while a [`Staller`]
+/// run as `user` holds its `FIFREEZE` in the kernel; returns once the call
+/// is under way, with the client that sent it and the agent's marker.
+fn freeze_stalled(fs: &LoopFs, user: &GuestUser, agent: &Agent) -> (Staller, Client, PathBuf) {
+    let staller = stall_freezes_of(fs, user);
+    let mut client = agent.connect();
+    client.send(br#"{"execute":"guest-fsfreeze-freeze","id":1}"#);
+    // The agent records the freeze just before its FIFREEZE.
+    let marker = agent.dir().join("qga.state.isfrozen");
+    assert!(wait_until(Duration::from_secs(10), || marker.exists()));
+    std::thread::sleep(Duration::from_millis(300));
+    (staller, client, marker)
+}
+
 #[test]
 fn a_thaw_answers_at_once_while_a_user_stalls_the_freeze_in_the_kernel() {
     let Some(fs) = LoopFs::new() else { return };
@@ -227,14 +241,7 @@ fn a_thaw_answers_at_once_while_a_user_stalls_the_freeze_in_the_kernel() {
         return;
     };
     let agent = agent(&fs, &[]);
-    let mut staller = stall_freezes_of(&fs, &user);
-    let mut c = agent.connect();
-    c.send(br#"{"execute":"guest-fsfreeze-freeze","id":1}"#);
-    // The agent records the freeze just before its FIFREEZE, which then
-    // waits for the staller.
-    let marker = agent.dir().join("qga.state.isfrozen");
-    assert!(wait_until(Duration::from_secs(10), || marker.exists()));
-    std::thread::sleep(Duration::from_millis(300));
+    let (mut staller, mut c, marker) = freeze_stalled(&fs, &user, &agent);
     let sent = Instant::now();
     c.send(br#"{"execute":"guest-fsfreeze-thaw","id":2}"#);
     let freeze: serde_json::Value = serde_json::from_slice(&c.read_line()).unwrap();
@@ -301,12 +308,7 @@ fn a_log_file_on_a_filesystem_whose_freeze_is_stalled_never_blocks_the_agent() {
     };
     let logfile = PathBuf::from(fs.mnt()).join("agent.log");
     let agent = agent(&fs, &["-v", "-l", logfile.to_str().unwrap()]);
-    let mut staller = stall_freezes_of(&fs, &user);
-    let mut c = agent.connect();
-    c.send(br#"{"execute":"guest-fsfreeze-freeze","id":1}"#);
-    let marker = agent.dir().join("qga.state.isfrozen");
-    assert!(wait_until(Duration::from_secs(10), || marker.exists()));
-    std::thread::sleep(Duration::from_millis(300));
+    let (mut staller, mut c, _marker) = freeze_stalled(&fs, &user, &agent);
     c.send(br#"{"execute":"guest-fsfreeze-thaw","id":2}"#);
     c.read_line();
     assert_eq!(
@@ -334,12 +336,7 @@ fn exiting_while_a_freeze_is_held_in_the_kernel_keeps_the_marker_for_the_next_ag
     };
     let table = fs.mountinfo("");
     let mut agent = agent(&fs, &[]);
-    let mut staller = stall_freezes_of(&fs, &user);
-    let mut c = agent.connect();
-    c.send(br#"{"execute":"guest-fsfreeze-freeze","id":1}"#);
-    let marker = agent.dir().join("qga.state.isfrozen");
-    assert!(wait_until(Duration::from_secs(10), || marker.exists()));
-    std::thread::sleep(Duration::from_millis(300));
+    let (mut staller, _c, marker) = freeze_stalled(&fs, &user, &agent);
     agent.signal(Signal::TERM);
     // It waits a while for the FIFREEZE, then goes, keeping the marker. Its
     // thread in the kernel keeps the process until the call returns.

@@ -178,16 +178,29 @@ fn a_hook_past_its_time_limit_is_killed_and_undone() {
     assert!(finished_within(&mut writer, Duration::from_secs(10)));
 }
 
-#[test]
-fn a_thaw_during_the_hook_stops_the_freeze_at_once() {
-    let Some(fs) = LoopFs::new() else { return };
+/// A freezer whose hook sleeps on `freeze`, freezing on another thread;
+/// returns once the hook runs, with that thread and the hook's log.
+fn freeze_in_a_slow_hook(
+    fs: &LoopFs,
+) -> (
+    Freezer,
+    std::thread::JoinHandle<Result<i64, qga_commands::CommandError>>,
+    PathBuf,
+) {
     let (hook, log) = fs.logging_hook("sleep 30");
-    let freezer = make_freezer(&fs, Some(hook), "");
+    let freezer = make_freezer(fs, Some(hook), "");
     let freezing = {
         let freezer = freezer.clone();
         std::thread::spawn(move || freezer.freeze(None))
     };
     assert!(eventually(Duration::from_secs(10), || read(&log) == "freeze\n"));
+    (freezer, freezing, log)
+}
+
+#[test]
+fn a_thaw_during_the_hook_stops_the_freeze_at_once() {
+    let Some(fs) = LoopFs::new() else { return };
+    let (freezer, freezing, log) = freeze_in_a_slow_hook(&fs);
     let started = Instant::now();
     assert_eq!(freezer.thaw().unwrap(), 0);
     assert!(
@@ -283,13 +296,7 @@ fn exiting_thaws_and_runs_the_hook_it_owes() {
 #[test]
 fn exiting_during_the_hook_cancels_the_freeze_and_runs_the_thaw_hook_once() {
     let Some(fs) = LoopFs::new() else { return };
-    let (hook, log) = fs.logging_hook("sleep 30");
-    let freezer = make_freezer(&fs, Some(hook), "");
-    let freezing = {
-        let freezer = freezer.clone();
-        std::thread::spawn(move || freezer.freeze(None))
-    };
-    assert!(eventually(Duration::from_secs(10), || read(&log) == "freeze\n"));
+    let (freezer, freezing, log) = freeze_in_a_slow_hook(&fs);
     let started = Instant::now();
     freezer.thaw_before_exit();
     assert!(started.elapsed() < Duration::from_secs(5));
