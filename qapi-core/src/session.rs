@@ -73,8 +73,9 @@ pub trait Link {
 /// A request, or an error reply, waiting its turn.
 #[derive(Debug)]
 enum Queued {
-    /// A decoded request and the size of its message.
-    Request(Request, usize),
+    /// A decoded request, the size of its message, and whether it is for an
+    /// urgent command that will run (see [`Dispatcher::is_urgent`]).
+    Request(Request, usize, bool),
     /// The reply to input that is not a valid request.
     Reply(Vec<u8>),
 }
@@ -82,7 +83,7 @@ enum Queued {
 impl Queued {
     fn size(&self) -> usize {
         match self {
-            Queued::Request(_, size) => *size,
+            Queued::Request(_, size, _) => *size,
             Queued::Reply(reply) => reply.len(),
         }
     }
@@ -95,6 +96,8 @@ pub struct Session {
     dispatcher: Dispatcher,
     queue: VecDeque<Queued>,
     queued_bytes: usize,
+    /// How many queued requests are urgent.
+    queued_urgent: usize,
     out: Vec<u8>,
 }
 
@@ -111,6 +114,7 @@ impl Session {
             dispatcher,
             queue: VecDeque::new(),
             queued_bytes: 0,
+            queued_urgent: 0,
             out: Vec::new(),
         }
     }
@@ -151,8 +155,7 @@ impl Session {
             if !self.wait_for(command, link, &mut host_open, pending)
                 || !self.serve_queue(link, &mut host_open)
             {
-                self.queue.clear();
-                self.queued_bytes = 0;
+                self.forget_queue();
                 break;
             }
         }
@@ -169,8 +172,14 @@ impl Session {
     /// registry, open handles) is not affected.
     pub fn reset(&mut self) {
         self.framer.reset();
+        self.forget_queue();
+    }
+
+    /// Drops every queued request.
+    fn forget_queue(&mut self) {
         self.queue.clear();
         self.queued_bytes = 0;
+        self.queued_urgent = 0;
     }
 
     /// Frames `input` into the queue; returns the name of the first
@@ -182,6 +191,7 @@ impl Session {
             dispatcher,
             queue,
             queued_bytes,
+            queued_urgent,
             ..
         } = self;
         let mut first_urgent = None;
@@ -189,10 +199,12 @@ impl Session {
             let item = match frame {
                 Frame::Message(message) => match Request::decode(message) {
                     Ok(request) => {
-                        if first_urgent.is_none() && dispatcher.is_urgent(&request) {
-                            first_urgent = Some(request.execute.clone());
+                        let urgent = dispatcher.is_urgent(&request);
+                        if urgent {
+                            *queued_urgent += 1;
+                            first_urgent.get_or_insert_with(|| request.execute.clone());
                         }
-                        Queued::Request(request, message.len())
+                        Queued::Request(request, message.len(), urgent)
                     }
                     Err(rejected) => {
                         let error = QapiError::from(rejected.error);
@@ -224,7 +236,10 @@ impl Session {
                     self.out.extend_from_slice(&reply);
                     continue;
                 }
-                Queued::Request(request, _) => request,
+                Queued::Request(request, _, urgent) => {
+                    self.queued_urgent -= usize::from(urgent);
+                    request
+                }
             };
             let Some(command) = self.dispatcher.start(request, &mut self.out) else {
                 continue;
@@ -243,10 +258,11 @@ impl Session {
 
     /// The first queued request for an urgent command that will run.
     fn queued_urgent(&self) -> Option<String> {
+        if self.queued_urgent == 0 {
+            return None;
+        }
         self.queue.iter().find_map(|item| match item {
-            Queued::Request(request, _) if self.dispatcher.is_urgent(request) => {
-                Some(request.execute.clone())
-            }
+            Queued::Request(request, _, true) => Some(request.execute.clone()),
             _ => None,
         })
     }

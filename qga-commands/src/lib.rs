@@ -42,7 +42,7 @@ pub use error::CommandError;
 use crate::files::FileTable;
 use crate::freeze::{Freezer, FreezerConfig};
 use crate::shutdown::ShutdownMode;
-use crate::state::{FrozenMarker, PersistentState, StateError};
+use crate::state::{PersistentState, StateError};
 use crate::statedir::StatedirHold;
 use qapi_core::FrozenState;
 
@@ -101,9 +101,8 @@ impl Agent {
     /// earlier agent's freeze is recorded there (`qga.state.isfrozen`; see
     /// [`Agent::is_frozen`]) nothing is written there.
     pub fn new(config: AgentConfig) -> Result<Agent, StateError> {
-        let frozen = FrozenMarker::new(&config.statedir).is_set();
         let hold = Arc::new(StatedirHold::take(&config.statedir));
-        let agent = Agent::with_state_writes(config, !frozen, Arc::clone(&hold))?;
+        let agent = Agent::with_state_writes(config, true, Arc::clone(&hold))?;
         let freezer = agent.freezer.clone();
         hold.take_over_later(agent.config.statedir.clone(), move || freezer.adopt_left_frozen());
         Ok(agent)
@@ -115,12 +114,13 @@ impl Agent {
         Agent::with_state_writes(config, false, Arc::new(StatedirHold::none()))
     }
 
+    /// An agent; with `write`, a missing state file is written, unless an
+    /// earlier agent's freeze is recorded (nothing is written while frozen).
     fn with_state_writes(
         config: AgentConfig,
         write: bool,
         statedir: Arc<StatedirHold>,
     ) -> Result<Agent, StateError> {
-        let state = Arc::new(PersistentState::load(&config.statedir, write)?);
         let freezer = Freezer::new(
             FreezerConfig {
                 hook: config.fsfreeze_hook.clone(),
@@ -132,6 +132,8 @@ impl Agent {
             },
             Arc::new(FrozenState::new(false)),
         );
+        let write = write && !freezer.frozen_state().is_frozen();
+        let state = Arc::new(PersistentState::load(&config.statedir, write)?);
         Ok(Agent {
             files: FileTable::new(state, config.file_create_mode),
             freezer,

@@ -68,7 +68,8 @@ pub enum FrameError {
 ///
 /// A token can be as long as a message (64 MiB); an error repeating it whole
 /// would make the agent's reply as large, and larger still once escaped.
-pub(crate) const STRAY_MAX: usize = 1024;
+/// The same bound as any other peer text an error repeats.
+pub(crate) const STRAY_MAX: usize = crate::message::ECHO_MAX;
 
 /// The stray token as QEMU prints it: as a C string, so it ends at a NUL.
 /// A token longer than [`STRAY_MAX`] (from anywhere but the framer, which

@@ -124,7 +124,10 @@ impl Request {
             error: e.into(),
             id: None,
         })?;
-        Request::from_value(value).map_err(|r| Rejected {
+        // No byte of a message is written back as more than six (`\u007F`):
+        // a short message cannot hold an id too long to echo.
+        let id_may_be_long = text.len().saturating_mul(6) > ID_MAX;
+        Request::checked(value, id_may_be_long).map_err(|r| Rejected {
             error: r.error.into(),
             id: r.id,
         })
@@ -132,6 +135,11 @@ impl Request {
 
     /// Checks a parsed message the way QEMU's dispatcher does.
     pub fn from_value(value: Value) -> Result<Request, Rejected<RequestError>> {
+        Request::checked(value, true)
+    }
+
+    /// [`Request::from_value`], measuring the id only if it may be too long.
+    fn checked(value: Value, id_may_be_long: bool) -> Result<Request, Rejected<RequestError>> {
         let Value::Object(members) = value else {
             return Err(Rejected {
                 error: RequestError::NotAnObject,
@@ -170,9 +178,10 @@ impl Request {
                 error = problem;
             }
         }
-        if id
-            .as_ref()
-            .is_some_and(|id| crate::writer::to_json(id).map_or(true, |text| text.len() > ID_MAX))
+        if id_may_be_long
+            && id
+                .as_ref()
+                .is_some_and(|id| crate::writer::to_json(id).map_or(true, |text| text.len() > ID_MAX))
         {
             return Err(Rejected {
                 error: RequestError::IdTooLong,

@@ -292,7 +292,7 @@ fn descriptors_are_close_on_exec_and_nonblocking() {
 }
 
 /// Whether the test can make files of other owners; under CI it must.
-fn root() -> bool {
+pub(crate) fn root() -> bool {
     if rustix::process::geteuid().is_root() {
         return true;
     }

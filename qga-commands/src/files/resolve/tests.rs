@@ -3,6 +3,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::files::tests::root;
 use crate::testing::GuestUser;
 
 /// An owner that is neither root nor any directory's here (no account
@@ -10,19 +11,6 @@ use crate::testing::GuestUser;
 const FOREIGN: u32 = 4242;
 /// Another such owner.
 const OTHER: u32 = 4343;
-
-/// Whether the test can make files of other owners; under CI it must.
-fn root() -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run these tests as root"
-    );
-    eprintln!("skipping: needs root");
-    false
-}
 
 /// The `WriteOpen` of an `fopen()` mode, new files 0644.
 fn how(mode: &str) -> WriteOpen {
