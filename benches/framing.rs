@@ -13,6 +13,7 @@
 //! Run with `cargo bench -p qga-benches`. Goals on a 2-core machine: at
 //! least 3 M messages/s framed, 1 M/s framed and decoded, 1 GB/s for large
 //! payloads.
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
-ensure_packages qemu-guest-agent gcc libc6-dev python3 procps e2fsprogs util-linux mount \
+ensure_packages qemu-guest-agent gcc g++ libc6-dev python3 procps e2fsprogs util-linux mount \
     qemu-system-x86 linux-image-amd64 busybox-static cpio gzip
 ensure_rust
 export CARGO_TERM_COLOR=never
@@ -17,6 +17,9 @@ QGA_VM_AGENT=$(scripts/build-static.sh)
 export QGA_VM_AGENT QGA_VM_TEST=1
 echo "== cargo test"; cargo test --workspace --all-targets
 echo "== doc tests"; cargo test --workspace --doc
+# Each fuzz target (one per parser of outside input) briefly, so they keep
+# building and finding nothing; long runs are by hand (fuzz/README.md).
+echo "== fuzz targets"; scripts/fuzz-smoke.sh 20
 # The benchmark script must keep working; its figures come from full runs
 # (README), so a missed goal (exit 3) in this short run is not a failure.
 echo "== side-by-side smoke run"

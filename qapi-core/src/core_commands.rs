@@ -1,43 +1,24 @@
-//! The commands every agent has: the sync handshakes, ping and info.
+//! The handlers of the commands every agent has, for its command table:
+//! the sync handshakes, ping and info. All four belong in a table as
+//! `instant` and `while_frozen`, `guest-sync-delimited` also `delimited`.
 
 use qga_protocol::schema::{Empty, GuestAgentInfo, GuestSyncArgs, NoArgs};
 
 use crate::error::QapiError;
 use crate::registry::Registry;
 
-/// Registers `guest-sync-delimited`, `guest-sync`, `guest-ping` and
-/// `guest-info`. All four run at once and stay enabled while frozen.
-pub fn register_core_commands(registry: &mut Registry) {
-    register_sync_commands(registry);
-    register_guest_info(registry);
+/// `guest-sync` and `guest-sync-delimited`: the id, echoed.
+pub fn sync<C>(_: &C, args: GuestSyncArgs) -> Result<i64, QapiError> {
+    Ok(args.id)
 }
 
-/// Registers `guest-sync-delimited`, `guest-sync` and `guest-ping`.
-pub fn register_sync_commands(registry: &mut Registry) {
-    registry
-        .register("guest-sync-delimited", |args: GuestSyncArgs| {
-            Ok::<_, QapiError>(args.id)
-        })
-        .instant()
-        .allow_while_frozen()
-        .delimit_response();
-    registry
-        .register("guest-sync", |args: GuestSyncArgs| Ok::<_, QapiError>(args.id))
-        .instant()
-        .allow_while_frozen();
-    registry
-        .register("guest-ping", |_: NoArgs| Ok::<_, QapiError>(Empty {}))
-        .instant()
-        .allow_while_frozen();
+/// `guest-ping`: an empty answer.
+pub fn ping<C>(_: &C, _: NoArgs) -> Result<Empty, QapiError> {
+    Ok(Empty {})
 }
 
-/// Registers `guest-info`, which lists the commands registered so far and
-/// later, with their state.
-pub fn register_guest_info(registry: &mut Registry) {
-    registry
-        .register_with_registry("guest-info", |registry: &Registry, _: NoArgs| {
-            Ok::<GuestAgentInfo, QapiError>(registry.info())
-        })
-        .instant()
-        .allow_while_frozen();
+/// `guest-info`: the version and every command's state (declared
+/// `@registry` in a table).
+pub fn info(registry: &Registry, _: NoArgs) -> Result<GuestAgentInfo, QapiError> {
+    Ok(registry.info())
 }

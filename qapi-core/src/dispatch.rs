@@ -20,7 +20,7 @@ use crate::executor::{run_caught, Executor, Running, MAX_ABANDONED};
 use crate::registry::{Hook, Outcome, Registry};
 
 /// How a [`Dispatcher`] runs commands.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DispatchConfig {
     /// Longest a blocking command may run before the host gets an error;
     /// `None` for no limit.
@@ -250,7 +250,7 @@ impl Dispatcher {
     }
 
     /// Whether `request` is for an urgent command (see
-    /// [`Command::urgent`](crate::Command::urgent)) that will run: enabled,
+    /// [`CommandSpec::urgent`](crate::CommandSpec::urgent)) that will run: enabled,
     /// with arguments it accepts. A request that would fail does not get to
     /// cut anything short.
     pub fn is_urgent(&self, request: &Request) -> bool {

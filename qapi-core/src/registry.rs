@@ -1,30 +1,26 @@
-//! The table of commands an agent offers, and which of them may run now.
+//! The commands an agent offers, built from its command table, and the
+//! policy deciding which of them may run now.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use qga_protocol::schema::{GuestAgentCommandInfo, GuestAgentInfo};
-use qga_protocol::to_json;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::args::from_arguments;
+use crate::args::ArgError;
 use crate::error::QapiError;
-use crate::frozen::FrozenState;
+use crate::freeze_state::FreezeState;
+use crate::table::{CommandSpec, Flags, RowCheck};
 
 /// What a handler produces: its result serialized as QEMU writes JSON.
 pub type Outcome = Result<Vec<u8>, QapiError>;
 
-/// A command's code, taking the raw `arguments` object.
+/// A command's code, taking the raw `arguments` object (the registry is for
+/// `guest-info`; other handlers never see it).
 pub type Handler = Arc<dyn Fn(&Registry, Map<String, Value>) -> Outcome + Send + Sync>;
 
 /// Code run on the channel thread to make work in progress end early.
 pub type Hook = Arc<dyn Fn() + Send + Sync>;
-
-/// Whether an `arguments` object is one a command accepts (decodes into
-/// its argument type), without running it.
-pub type ArgumentCheck = Arc<dyn Fn(&Map<String, Value>) -> bool + Send + Sync>;
 
 /// Why a command may not run now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,66 +44,105 @@ impl Disabled {
     }
 }
 
-/// One registered command.
+/// Which commands the operator enabled: all, all but a block list
+/// (`--block-rpcs`), or only an allow list (`--allow-rpcs`). Names the agent
+/// does not have are accepted and ignored, as QEMU does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Policy {
+    /// Every command is enabled.
+    #[default]
+    All,
+    /// Every command but these.
+    Block(BTreeSet<String>),
+    /// Only these commands.
+    AllowOnly(BTreeSet<String>),
+}
+
+/// Both a block list and an allow list were given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--allow-rpcs and --block-rpcs cannot be used together")]
+pub struct ConflictingLists;
+
+impl Policy {
+    /// The policy of the operator's block and allow lists (an empty list is
+    /// no list).
+    pub fn from_lists<S: AsRef<str>>(block: &[S], allow: &[S]) -> Result<Policy, ConflictingLists> {
+        let set = |list: &[S]| list.iter().map(|s| s.as_ref().to_string()).collect();
+        match (block.is_empty(), allow.is_empty()) {
+            (true, true) => Ok(Policy::All),
+            (false, true) => Ok(Policy::Block(set(block))),
+            (true, false) => Ok(Policy::AllowOnly(set(allow))),
+            (false, false) => Err(ConflictingLists),
+        }
+    }
+
+    /// Why the operator disabled `name`, if they did.
+    fn disabled(&self, name: &str) -> Option<Disabled> {
+        match self {
+            Policy::Block(blocked) if blocked.contains(name) => Some(Disabled::Blocked),
+            Policy::AllowOnly(allowed) if !allowed.contains(name) => Some(Disabled::NotAllowed),
+            _ => None,
+        }
+    }
+}
+
+/// One command of the registry, as its table row declared it.
 pub struct Command {
-    name: String,
+    name: &'static str,
+    flags: Flags,
     handler: Handler,
-    success_response: bool,
-    instant: bool,
-    unbounded: bool,
-    allowed_while_frozen: bool,
-    delimited: bool,
+    check: RowCheck,
     cancel: Option<Hook>,
     urgent: Option<Hook>,
-    accepts: Option<ArgumentCheck>,
 }
 
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Command")
             .field("name", &self.name)
-            .field("success_response", &self.success_response)
-            .field("instant", &self.instant)
-            .field("unbounded", &self.unbounded)
-            .field("allowed_while_frozen", &self.allowed_while_frozen)
-            .field("delimited", &self.delimited)
+            .field("flags", &self.flags)
             .field("cancel", &self.cancel.is_some())
             .field("urgent", &self.urgent.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl Command {
     /// The command's name.
-    pub fn name(&self) -> &str {
-        &self.name
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// How it runs.
+    pub fn flags(&self) -> Flags {
+        self.flags
     }
 
     /// Whether a success is answered (false for shutdown and suspend).
     pub fn success_response(&self) -> bool {
-        self.success_response
+        !self.flags.silent
     }
 
     /// Whether it finishes at once and so runs on the channel thread,
     /// without a deadline.
     pub fn is_instant(&self) -> bool {
-        self.instant
+        self.flags.instant
     }
 
     /// Whether it runs as long as it takes, outside the dispatcher's
     /// deadline.
     pub fn is_unbounded(&self) -> bool {
-        self.unbounded
+        self.flags.no_deadline
     }
 
     /// Whether it stays enabled while filesystems are frozen.
     pub fn allowed_while_frozen(&self) -> bool {
-        self.allowed_while_frozen
+        self.flags.while_frozen
     }
 
     /// Whether its success reply is preceded by the 0xFF sentinel.
     pub fn delimited(&self) -> bool {
-        self.delimited
+        self.flags.delimited
     }
 
     /// The command's code.
@@ -126,75 +161,28 @@ impl Command {
         self.urgent.as_ref()
     }
 
-    /// Whether `arguments` decode into the command's argument type (true
-    /// for a command registered with raw arguments).
+    /// Whether `arguments` decode into the command's argument type.
     pub fn accepts(&self, arguments: &Map<String, Value>) -> bool {
-        self.accepts.as_ref().is_none_or(|check| check(arguments))
+        self.decode_check(arguments).is_ok()
     }
 
-    /// Marks the command as finishing at once: it runs on the channel thread.
-    pub fn instant(&mut self) -> &mut Self {
-        self.instant = true;
-        self
-    }
-
-    /// Exempts the command from the dispatcher's deadline, for work that
-    /// is long by nature and better finished than abandoned (a trim of a
-    /// large filesystem): the host waits for it, as with QEMU's agent.
-    pub fn no_deadline(&mut self) -> &mut Self {
-        self.unbounded = true;
-        self
-    }
-
-    /// Marks the command as silent on success.
-    pub fn no_success_response(&mut self) -> &mut Self {
-        self.success_response = false;
-        self
-    }
-
-    /// Keeps the command enabled while filesystems are frozen.
-    pub fn allow_while_frozen(&mut self) -> &mut Self {
-        self.allowed_while_frozen = true;
-        self
-    }
-
-    /// Precedes the command's success reply with 0xFF.
-    pub fn delimit_response(&mut self) -> &mut Self {
-        self.delimited = true;
-        self
-    }
-
-    /// Says how to make a run of this command end early: `cancel` is
-    /// called when the dispatcher gives up waiting for it (its deadline
-    /// passed, or the agent is stopping). The run should then undo what it
-    /// did and return soon.
-    pub fn cancel_with(&mut self, cancel: impl Fn() + Send + Sync + 'static) -> &mut Self {
-        self.cancel = Some(Arc::new(cancel));
-        self
-    }
-
-    /// Marks the command urgent: when a request for it is read while an
-    /// earlier command still runs, `hook` is called at once on the channel
-    /// thread (to cut that work short); the request itself then waits its
-    /// turn as usual. `guest-fsfreeze-thaw` uses it to stop a freeze in
-    /// progress.
-    pub fn urgent(&mut self, hook: impl Fn() + Send + Sync + 'static) -> &mut Self {
-        self.urgent = Some(Arc::new(hook));
-        self
+    /// Decodes `arguments` as the command would, without running it: the
+    /// error it would answer, if any.
+    pub fn decode_check(&self, arguments: &Map<String, Value>) -> Result<(), ArgError> {
+        (self.check)(arguments)
     }
 }
 
 /// The commands an agent offers and the policy deciding which may run.
 ///
-/// Built once at start-up (register, then apply allow/block lists), then
-/// shared; only the frozen flag changes afterwards.
+/// Built once at start-up from the agent's command table, then shared; it
+/// reads the agent's frozen state, which only the agent changes.
 pub struct Registry {
     version: String,
     commands: Vec<Command>,
-    index: HashMap<String, usize>,
-    blocked: HashSet<String>,
-    allowed: Option<HashSet<String>>,
-    frozen: Arc<FrozenState>,
+    index: HashMap<&'static str, usize>,
+    policy: Policy,
+    freeze: Arc<FreezeState>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -202,30 +190,55 @@ impl std::fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("version", &self.version)
             .field("commands", &self.commands)
-            .field("blocked", &self.blocked)
-            .field("allowed", &self.allowed)
+            .field("policy", &self.policy)
             .field("frozen", &self.is_frozen())
             .finish()
     }
 }
 
 impl Registry {
-    /// An empty registry for an agent reporting `version` in `guest-info`.
-    pub fn new(version: impl Into<String>) -> Self {
-        Registry::with_frozen_state(version, Arc::new(FrozenState::new(false)))
-    }
-
-    /// An empty registry whose frozen state is `frozen`, owned by the code
-    /// that freezes filesystems.
-    pub fn with_frozen_state(version: impl Into<String>, frozen: Arc<FrozenState>) -> Self {
-        Registry {
+    /// The registry of the commands of `table`, whose handlers share
+    /// `context`, for an agent reporting `version` in `guest-info`, frozen
+    /// when `freeze` says so, with the operator's `policy`. A name listed
+    /// twice keeps its first row.
+    pub fn new<C: Send + Sync + 'static>(
+        version: impl Into<String>,
+        table: &[CommandSpec<C>],
+        context: &Arc<C>,
+        freeze: Arc<FreezeState>,
+        policy: Policy,
+    ) -> Self {
+        let mut registry = Registry {
             version: version.into(),
-            commands: Vec::new(),
-            index: HashMap::new(),
-            blocked: HashSet::new(),
-            allowed: None,
-            frozen,
+            commands: Vec::with_capacity(table.len()),
+            index: HashMap::with_capacity(table.len()),
+            policy,
+            freeze,
+        };
+        for spec in table {
+            if registry.index.contains_key(spec.name) {
+                continue;
+            }
+            let hook = |hook: Option<fn(&C)>| {
+                hook.map(|hook| {
+                    let context = Arc::clone(context);
+                    Arc::new(move || hook(&context)) as Hook
+                })
+            };
+            let (run, context_of_run) = (spec.handler, Arc::clone(context));
+            registry.index.insert(spec.name, registry.commands.len());
+            registry.commands.push(Command {
+                name: spec.name,
+                flags: spec.flags,
+                handler: Arc::new(move |registry: &Registry, arguments| {
+                    run(registry, &context_of_run, arguments)
+                }),
+                check: spec.check,
+                cancel: hook(spec.cancel),
+                urgent: hook(spec.urgent),
+            });
         }
+        registry
     }
 
     /// The version reported by `guest-info`.
@@ -233,98 +246,19 @@ impl Registry {
         &self.version
     }
 
-    /// Registers a command taking the raw arguments object. A second
-    /// registration of a name replaces the first.
-    pub fn register_raw(&mut self, name: &str, handler: Handler) -> &mut Command {
-        let command = Command {
-            name: name.to_string(),
-            handler,
-            success_response: true,
-            instant: false,
-            unbounded: false,
-            allowed_while_frozen: false,
-            delimited: false,
-            cancel: None,
-            urgent: None,
-            accepts: None,
-        };
-        let at = match self.index.get(name) {
-            Some(&at) => {
-                self.commands[at] = command;
-                at
-            }
-            None => {
-                self.commands.push(command);
-                self.index.insert(name.to_string(), self.commands.len() - 1);
-                self.commands.len() - 1
-            }
-        };
-        &mut self.commands[at]
+    /// The operator's policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
-    /// Registers a command with typed arguments and result.
-    pub fn register<A, R, E, F>(&mut self, name: &str, handler: F) -> &mut Command
-    where
-        A: DeserializeOwned,
-        R: Serialize,
-        E: Into<QapiError>,
-        F: Fn(A) -> Result<R, E> + Send + Sync + 'static,
-    {
-        self.register_with_registry(name, move |_: &Registry, args: A| handler(args))
+    /// The frozen state the registry reads.
+    pub fn freeze_state(&self) -> &Arc<FreezeState> {
+        &self.freeze
     }
 
-    /// Registers a command that also reads the registry (as `guest-info` does).
-    pub fn register_with_registry<A, R, E, F>(&mut self, name: &str, handler: F) -> &mut Command
-    where
-        A: DeserializeOwned,
-        R: Serialize,
-        E: Into<QapiError>,
-        F: Fn(&Registry, A) -> Result<R, E> + Send + Sync + 'static,
-    {
-        let handler: Handler = Arc::new(move |registry: &Registry, arguments| {
-            let args: A = from_arguments(arguments)?;
-            let result = handler(registry, args).map_err(Into::into)?;
-            to_json(&result).map_err(|e| QapiError::generic(format!("failed to encode the result: {e}")))
-        });
-        let name = name.to_string();
-        let command = self.register_raw(&name, handler);
-        command.accepts = Some(Arc::new(|arguments: &Map<String, Value>| {
-            from_arguments::<A>(arguments.clone()).is_ok()
-        }));
-        command
-    }
-
-    /// Disables the named commands (`--block-rpcs`). Unknown names are
-    /// accepted and ignored, as QEMU does.
-    pub fn block<S: AsRef<str>>(&mut self, names: impl IntoIterator<Item = S>) {
-        self.blocked
-            .extend(names.into_iter().map(|s| s.as_ref().to_string()));
-    }
-
-    /// Disables every command not named (`--allow-rpcs`).
-    pub fn allow_only<S: AsRef<str>>(&mut self, names: impl IntoIterator<Item = S>) {
-        self.allowed
-            .get_or_insert_with(HashSet::new)
-            .extend(names.into_iter().map(|s| s.as_ref().to_string()));
-    }
-
-    /// Enters or leaves the frozen state, in which only commands marked
-    /// [`Command::allow_while_frozen`] run. For tests and for embedders
-    /// without a freezer: an agent's freezer keeps the shared state itself
-    /// (with its marker file and auto-thaw), and nothing else should set it.
-    pub fn set_frozen(&self, frozen: bool) {
-        self.frozen.set(frozen);
-    }
-
-    /// The frozen state, shared with code that must not write while
-    /// filesystems are frozen (the logger, the pidfile).
-    pub fn frozen_state(&self) -> Arc<FrozenState> {
-        Arc::clone(&self.frozen)
-    }
-
-    /// Whether the registry is in the frozen state.
+    /// Whether the agent is in the frozen state.
     pub fn is_frozen(&self) -> bool {
-        self.frozen.is_frozen()
+        self.freeze.is_frozen()
     }
 
     /// Looks a command up by name.
@@ -332,26 +266,22 @@ impl Registry {
         self.index.get(name).map(|&at| &self.commands[at])
     }
 
-    /// Every command, in registration order.
+    /// Every command, in table order.
     pub fn commands(&self) -> impl Iterator<Item = &Command> {
         self.commands.iter()
     }
 
     /// Why `command` may not run now, or `None` if it may.
     pub fn disabled(&self, command: &Command) -> Option<Disabled> {
-        if self.is_frozen() && !command.allowed_while_frozen {
+        if self.is_frozen() && !command.allowed_while_frozen() {
             Some(Disabled::Frozen)
-        } else if self.blocked.contains(&command.name) {
-            Some(Disabled::Blocked)
-        } else if self.allowed.as_ref().is_some_and(|a| !a.contains(&command.name)) {
-            Some(Disabled::NotAllowed)
         } else {
-            None
+            self.policy.disabled(command.name)
         }
     }
 
     /// The `guest-info` result: the version and every command's state,
-    /// newest registration first (QEMU's agent lists its schema backwards).
+    /// last row first (QEMU's agent lists its schema backwards).
     pub fn info(&self) -> GuestAgentInfo {
         GuestAgentInfo {
             version: self.version.clone(),
@@ -360,11 +290,33 @@ impl Registry {
                 .iter()
                 .rev()
                 .map(|c| GuestAgentCommandInfo {
-                    name: c.name.clone(),
+                    name: c.name.to_string(),
                     enabled: self.disabled(c).is_none(),
-                    success_response: c.success_response,
+                    success_response: c.success_response(),
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_make_a_policy() {
+        let none: [&str; 0] = [];
+        assert_eq!(Policy::from_lists(&none, &none), Ok(Policy::All));
+        assert_eq!(
+            Policy::from_lists(&["a", "b"], &none),
+            Ok(Policy::Block(["a".to_string(), "b".to_string()].into()))
+        );
+        let allow = Policy::from_lists(&none, &["guest-ping"]).unwrap_or_default();
+        assert_eq!(allow.disabled("guest-ping"), None);
+        assert_eq!(allow.disabled("guest-info"), Some(Disabled::NotAllowed));
+        assert_eq!(
+            Policy::from_lists(&["a"], &["b"]).map_err(|e| e.to_string()),
+            Err("--allow-rpcs and --block-rpcs cannot be used together".to_string())
+        );
     }
 }

@@ -17,10 +17,9 @@
 //! down by its own socket buffer rather than by the agent's memory.
 
 use std::collections::VecDeque;
-use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
-use qga_protocol::{encode_error, Frame, Framer, Request};
+use qga_protocol::{encode_error, Frame, Framer, Link, Request, Service, Wait};
 
 use crate::dispatch::{Dispatcher, GiveUp, RunningCommand};
 use crate::error::QapiError;
@@ -43,33 +42,6 @@ const KEPT_REPLY_CAPACITY: usize = 64 * 1024;
 /// given back.
 const KEPT_QUEUE_CAPACITY: usize = 64;
 
-/// What woke a [`Link::wait`].
-#[derive(Debug, PartialEq, Eq)]
-pub enum Wait<'a> {
-    /// The descriptor waited on is readable: the command has ended.
-    Ready,
-    /// The host sent these bytes.
-    Input(&'a [u8]),
-    /// The host closed its end (or reading failed): read no more for now.
-    Closed,
-    /// The deadline passed.
-    TimedOut,
-    /// The agent is stopping.
-    Stopped,
-}
-
-/// The session's view of the connection to the host, provided by the
-/// transport.
-pub trait Link {
-    /// Writes `out` to the host and clears it. Once a write has failed
-    /// (the host is gone), later data is dropped.
-    fn flush(&mut self, out: &mut Vec<u8>);
-
-    /// Waits until `ready` turns readable, the host sends bytes (only when
-    /// `read` is true), `deadline` passes or the agent is stopping.
-    fn wait(&mut self, ready: BorrowedFd<'_>, read: bool, deadline: Option<Instant>) -> Wait<'_>;
-}
-
 /// A request, or an error reply, waiting its turn.
 #[derive(Debug)]
 enum Queued {
@@ -89,7 +61,8 @@ impl Queued {
     }
 }
 
-/// Frames incoming bytes and answers each message, in order.
+/// Frames incoming bytes and answers each message, in order. It is the
+/// [`Service`] a transport feeds.
 #[derive(Debug)]
 pub struct Session {
     framer: Framer,
@@ -325,5 +298,17 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+/// A transport serves a host with a session: bytes go to [`Session::feed`],
+/// and a host going away [`Session::reset`]s it.
+impl Service for Session {
+    fn input(&mut self, input: &[u8], link: &mut dyn Link) {
+        self.feed(input, link);
+    }
+
+    fn disconnected(&mut self) {
+        self.reset();
     }
 }

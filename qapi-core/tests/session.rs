@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qapi_core::{
-    register_core_commands, DispatchConfig, Dispatcher, Link, QapiError, Registry, Session, Wait,
-    MAX_ABANDONED,
+    command_table, CommandSpec, DispatchConfig, Dispatcher, FreezeState, Policy, QapiError, Registry,
+    Session, MAX_ABANDONED,
 };
+use qga_protocol::schema::{Empty, GuestAgentInfo, GuestSyncArgs, NoArgs};
+use qga_protocol::{Link, Wait};
 use serde::Deserialize;
 
 /// A link that collects what is written and, while a command runs, hands
@@ -56,21 +58,79 @@ struct SleepArgs {
     ms: u64,
 }
 
+/// What the test commands share: how often their hooks ran.
+#[derive(Default)]
+struct Counters {
+    /// Runs of `test-urgent`'s urgent hook.
+    fired: AtomicUsize,
+    /// Runs of the cancel hooks.
+    cancelled: AtomicUsize,
+}
+
+fn sleep(_: &Counters, a: SleepArgs) -> Result<u64, QapiError> {
+    std::thread::sleep(Duration::from_millis(a.ms));
+    Ok(a.ms)
+}
+
+fn quiet(_: &Counters, _: NoArgs) -> Result<Empty, QapiError> {
+    Ok(Empty {})
+}
+
+fn fail(_: &Counters, _: NoArgs) -> Result<(), QapiError> {
+    Err(QapiError::generic("it failed"))
+}
+
+fn fire(counters: &Counters) {
+    counters.fired.fetch_add(1, Ordering::SeqCst);
+}
+
+fn count_cancel(counters: &Counters) {
+    counters.cancelled.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The core commands and three test commands.
+static BASIC: &[CommandSpec<Counters>] = command_table! {
+    Counters;
+    "guest-sync-delimited" => qapi_core::sync(GuestSyncArgs) -> i64 [instant, while_frozen, delimited];
+    "guest-sync" => qapi_core::sync(GuestSyncArgs) -> i64 [instant, while_frozen];
+    "guest-ping" => qapi_core::ping(NoArgs) -> Empty [instant, while_frozen];
+    "guest-info" => @registry qapi_core::info(NoArgs) -> GuestAgentInfo [instant, while_frozen];
+    "test-sleep" => sleep(SleepArgs) -> u64;
+    "test-quiet" => quiet(NoArgs) -> Empty [silent];
+    "test-fail" => fail(NoArgs) -> ();
+};
+
+/// [`BASIC`], then commands with deadlines, hooks and frozen-state flags of
+/// their own.
+static EXTENDED: &[CommandSpec<Counters>] = command_table! {
+    Counters;
+    "guest-ping" => qapi_core::ping(NoArgs) -> Empty [instant, while_frozen];
+    "test-sleep" => sleep(SleepArgs) -> u64;
+    "test-long" => sleep(SleepArgs) -> u64 [no_deadline];
+    "test-urgent" => quiet(NoArgs) -> Empty [urgent(fire)];
+    "test-bounded-cancellable" => sleep(SleepArgs) -> u64 [cancel(count_cancel)];
+    "test-cancellable" => sleep(SleepArgs) -> u64 [no_deadline, cancel(count_cancel)];
+    "test-essential" => sleep(SleepArgs) -> u64 [while_frozen];
+};
+
+/// A registry of `table` with `policy`, its counters and its frozen state.
+fn registry_of(
+    table: &[CommandSpec<Counters>],
+    policy: Policy,
+) -> (Registry, Arc<Counters>, Arc<FreezeState>) {
+    let counters = Arc::new(Counters::default());
+    let freeze = Arc::new(FreezeState::new(false));
+    let registry = Registry::new("10.1.0", table, &counters, Arc::clone(&freeze), policy);
+    (registry, counters, freeze)
+}
+
 fn registry() -> Registry {
-    let mut r = Registry::new("10.1.0");
-    register_core_commands(&mut r);
-    r.register("test-sleep", |a: SleepArgs| {
-        std::thread::sleep(Duration::from_millis(a.ms));
-        Ok::<_, QapiError>(a.ms)
-    });
-    r.register("test-quiet", |_: qga_protocol::schema::NoArgs| {
-        Ok::<_, QapiError>(qga_protocol::schema::Empty {})
-    })
-    .no_success_response();
-    r.register("test-fail", |_: qga_protocol::schema::NoArgs| {
-        Err::<(), _>(QapiError::generic("it failed"))
-    });
-    r
+    registry_of(BASIC, Policy::All).0
+}
+
+fn extended() -> (Registry, Arc<Counters>) {
+    let (registry, counters, _) = registry_of(EXTENDED, Policy::All);
+    (registry, counters)
 }
 
 fn session_with(registry: Registry, deadline: Option<Duration>) -> Session {
@@ -122,9 +182,8 @@ fn answers_like_qemu() {
 
 #[test]
 fn guest_info_lists_commands_and_their_state() {
-    let mut r = registry();
-    r.block(["test-fail", "no-such-command"]);
-    let mut s = session_with(r, None);
+    let blocked = Policy::Block(["test-fail".into(), "no-such-command".into()].into());
+    let mut s = session_with(registry_of(BASIC, blocked).0, None);
     let out = run(&mut s, b"{\"execute\":\"guest-info\"}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let cmds = v["return"]["supported_commands"].as_array().unwrap();
@@ -142,15 +201,14 @@ fn guest_info_lists_commands_and_their_state() {
 
 #[test]
 fn allow_list_and_frozen_state_disable_with_reasons() {
-    let mut r = registry();
-    r.allow_only(["guest-ping", "guest-info"]);
-    let registry = Arc::new(r);
-    let mut s = Session::new(Dispatcher::new(Arc::clone(&registry), DispatchConfig::default()));
+    let allowed = Policy::AllowOnly(["guest-ping".into(), "guest-info".into()].into());
+    let (r, _, freeze) = registry_of(BASIC, allowed);
+    let mut s = Session::new(Dispatcher::new(Arc::new(r), DispatchConfig::default()));
     assert_eq!(
         run(&mut s, b"{\"execute\":\"guest-sync\",\"arguments\":{\"id\":1}}"),
         "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Command guest-sync has been disabled: the command is not allowed\"}}\n"
     );
-    registry.set_frozen(true);
+    freeze.set(true);
     assert_eq!(
         run(&mut s, b"{\"execute\":\"test-sleep\",\"arguments\":{\"ms\":1}}"),
         "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Command test-sleep has been disabled: the agent is in frozen state\"}}\n"
@@ -194,13 +252,7 @@ fn an_overrunning_command_times_out_and_later_requests_are_served() {
 
 #[test]
 fn a_command_without_deadline_runs_to_its_end() {
-    let mut r = registry();
-    r.register("test-long", |a: SleepArgs| {
-        std::thread::sleep(Duration::from_millis(a.ms));
-        Ok::<_, QapiError>(a.ms)
-    })
-    .no_deadline();
-    let mut s = session_with(r, Some(Duration::from_millis(100)));
+    let mut s = session_with(extended().0, Some(Duration::from_millis(100)));
     let out = run(
         &mut s,
         b"{\"execute\":\"test-long\",\"arguments\":{\"ms\":400},\"id\":1}\
@@ -219,15 +271,8 @@ fn sleep_request(ms: u64, id: i64) -> Vec<u8> {
 
 #[test]
 fn an_urgent_request_arriving_during_a_command_runs_its_hook_at_once() {
-    let fired = Arc::new(AtomicUsize::new(0));
-    let mut r = registry();
-    let counter = Arc::clone(&fired);
-    r.register("test-urgent", |_: qga_protocol::schema::NoArgs| {
-        Ok::<_, QapiError>(qga_protocol::schema::Empty {})
-    })
-    .urgent(move || {
-        counter.fetch_add(1, Ordering::SeqCst);
-    });
+    let (r, counters) = extended();
+    let fired = || counters.fired.load(Ordering::SeqCst);
     let mut s = session_with(r, None);
     // Queued together with a command: no hook, it just waits its turn.
     let mut input = sleep_request(20, 1);
@@ -236,14 +281,14 @@ fn an_urgent_request_arriving_during_a_command_runs_its_hook_at_once() {
         run(&mut s, &input),
         "{\"return\": 20, \"id\": 1}\n{\"return\": {}, \"id\": 2}\n"
     );
-    assert_eq!(fired.load(Ordering::SeqCst), 0);
+    assert_eq!(fired(), 0);
     // Arriving while the command runs: the hook runs before the command
     // ends; the replies keep their order.
     let mut link = TestLink::default();
     link.pending
         .push_back(b"{\"execute\":\"test-urgent\",\"id\":4}".to_vec());
     s.feed(&sleep_request(300, 3), &mut link);
-    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    assert_eq!(fired(), 1);
     assert_eq!(
         text(&link.written),
         "{\"return\": 300, \"id\": 3}\n{\"return\": {}, \"id\": 4}\n"
@@ -252,27 +297,18 @@ fn an_urgent_request_arriving_during_a_command_runs_its_hook_at_once() {
 
 #[test]
 fn a_command_given_up_on_is_asked_to_cancel() {
-    let cancelled = Arc::new(AtomicUsize::new(0));
-    let mut r = registry();
-    let counter = Arc::clone(&cancelled);
-    r.register("test-cancellable", |a: SleepArgs| {
-        std::thread::sleep(Duration::from_millis(a.ms));
-        Ok::<_, QapiError>(a.ms)
-    })
-    .cancel_with(move || {
-        counter.fetch_add(1, Ordering::SeqCst);
-    });
+    let (r, counters) = extended();
     let mut s = session_with(r, Some(Duration::from_millis(50)));
     let out = run(
         &mut s,
-        b"{\"execute\":\"test-cancellable\",\"arguments\":{\"ms\":5},\"id\":1}\
-          {\"execute\":\"test-cancellable\",\"arguments\":{\"ms\":500},\"id\":2}",
+        b"{\"execute\":\"test-bounded-cancellable\",\"arguments\":{\"ms\":5},\"id\":1}\
+          {\"execute\":\"test-bounded-cancellable\",\"arguments\":{\"ms\":500},\"id\":2}",
     );
     assert!(
         out.starts_with("{\"return\": 5, \"id\": 1}\n{\"id\": 2, \"error\""),
         "{out}"
     );
-    assert_eq!(cancelled.load(Ordering::SeqCst), 1);
+    assert_eq!(counters.cancelled.load(Ordering::SeqCst), 1);
 }
 
 #[test]
@@ -295,13 +331,7 @@ fn stopping_interrupts_the_running_command_and_drops_the_queue() {
 
 #[test]
 fn past_the_cap_of_abandoned_commands_only_essential_ones_run() {
-    let mut r = registry();
-    r.register("test-essential", |a: SleepArgs| {
-        std::thread::sleep(Duration::from_millis(a.ms));
-        Ok::<_, QapiError>(a.ms)
-    })
-    .allow_while_frozen();
-    let mut s = session_with(r, Some(Duration::from_millis(20)));
+    let mut s = session_with(extended().0, Some(Duration::from_millis(20)));
     let mut input = Vec::new();
     for id in 0..MAX_ABANDONED as i64 {
         input.extend_from_slice(&sleep_request(3000, id));
@@ -340,7 +370,7 @@ fn an_urgent_request_preempts_a_cancellable_command() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(cancelled.load(Ordering::SeqCst), 1);
+    assert_eq!(cancelled(), 1);
     assert_eq!(
         text(&link.written),
         "{\"id\": 1, \"error\": {\"class\": \"GenericError\", \"desc\": \"Command test-cancellable was \
@@ -350,23 +380,9 @@ fn an_urgent_request_preempts_a_cancellable_command() {
 
 /// A registry with a cancellable sleep and an urgent command, and the
 /// number of times the sleep was cancelled.
-fn preemptible() -> (Registry, Arc<AtomicUsize>) {
-    let cancelled = Arc::new(AtomicUsize::new(0));
-    let mut r = registry();
-    let counter = Arc::clone(&cancelled);
-    r.register("test-cancellable", |a: SleepArgs| {
-        std::thread::sleep(Duration::from_millis(a.ms));
-        Ok::<_, QapiError>(a.ms)
-    })
-    .no_deadline()
-    .cancel_with(move || {
-        counter.fetch_add(1, Ordering::SeqCst);
-    });
-    r.register("test-urgent", |_: qga_protocol::schema::NoArgs| {
-        Ok::<_, QapiError>(qga_protocol::schema::Empty {})
-    })
-    .urgent(|| {});
-    (r, cancelled)
+fn preemptible() -> (Registry, impl Fn() -> usize) {
+    let (registry, counters) = extended();
+    (registry, move || counters.cancelled.load(Ordering::SeqCst))
 }
 
 #[test]
@@ -380,7 +396,7 @@ fn an_urgent_request_sent_with_the_command_waits_for_it_for_the_grace() {
           {\"execute\":\"test-urgent\",\"id\":2}",
     );
     assert_eq!(out, "{\"return\": 50, \"id\": 1}\n{\"return\": {}, \"id\": 2}\n");
-    assert_eq!(cancelled.load(Ordering::SeqCst), 0);
+    assert_eq!(cancelled(), 0);
     // Slow: preempted once the grace is over.
     let started = Instant::now();
     let out = run(
@@ -395,7 +411,7 @@ fn an_urgent_request_sent_with_the_command_waits_for_it_for_the_grace() {
     );
     assert!(out.starts_with("{\"id\": 3, \"error\""), "{out}");
     assert!(out.ends_with("{\"return\": {}, \"id\": 4}\n"), "{out}");
-    assert_eq!(cancelled.load(Ordering::SeqCst), 1);
+    assert_eq!(cancelled(), 1);
 }
 
 #[test]
@@ -409,7 +425,7 @@ fn an_urgent_request_that_would_fail_preempts_nothing() {
         b"{\"execute\":\"test-cancellable\",\"arguments\":{\"ms\":300},\"id\":1}",
         &mut link,
     );
-    assert_eq!(cancelled.load(Ordering::SeqCst), 0);
+    assert_eq!(cancelled(), 0);
     assert_eq!(
         text(&link.written),
         "{\"return\": 300, \"id\": 1}\n{\"id\": 2, \"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'x' is unexpected\"}}\n"

@@ -13,21 +13,16 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context;
 
-/// Set in the child's environment.
-const CHILD_ENV: &str = "QGA_DAEMON_CHILD";
-const READY: &str = "READY\n";
+use qemu_ga::settings::DAEMON_CHILD_ENV;
 
-/// Whether this process is the daemon child.
-pub fn is_child() -> bool {
-    std::env::var_os(CHILD_ENV).is_some()
-}
+const READY: &str = "READY\n";
 
 /// In the parent: starts the daemon and waits for its start-up verdict.
 pub fn spawn_and_wait() -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the agent's own executable")?;
     let mut child = Command::new(exe)
         .args(std::env::args_os().skip(1))
-        .env(CHILD_ENV, "1")
+        .env(DAEMON_CHILD_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use log::{Level, LevelFilter};
-use qapi_core::FrozenState;
+use qapi_core::FreezeState;
 
 fn level_name(level: Level) -> &'static str {
     match level {
@@ -27,7 +27,7 @@ fn level_name(level: Level) -> &'static str {
 /// a line being written when a freeze starts is finished first.
 struct Suspendable {
     inner: env_logger::Logger,
-    frozen: Arc<FrozenState>,
+    frozen: Arc<FreezeState>,
 }
 
 impl log::Log for Suspendable {
@@ -88,7 +88,7 @@ impl Write for ReopeningFile {
 pub fn init(
     verbose: bool,
     logfile: Option<&Path>,
-    frozen: Arc<FrozenState>,
+    frozen: Arc<FreezeState>,
     reopen: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     let mut builder = env_logger::Builder::new();

@@ -1,8 +1,8 @@
 //! The pidfile: created or taken over, locked while the agent runs, removed
 //! on exit. An agent that starts while filesystems are frozen writes it
-//! only once they are thawed, as QEMU's does: the pidfile may be on a frozen
-//! filesystem, and writing to it would block the agent before it could
-//! serve the thaw.
+//! within the thaw, as QEMU's does (it subscribes to the agent's
+//! [`FreezeState`]): the pidfile may be on a frozen filesystem, and writing
+//! to it would block the agent before it could serve the thaw.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{bail, Context};
-use qapi_core::FrozenState;
+use qapi_core::FreezeState;
 use rustix::fs::{flock, AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
@@ -85,7 +85,7 @@ impl Pidfile {
             Mode::empty(),
         )
         .with_context(|| format!("cannot open pid file {shown}"))?;
-        let (tmp, fd) = qga_commands::state::create_unique(&dir, name, 0o644)
+        let (tmp, fd) = qga_sys::fs::create_unique(&dir, name, 0o644)
             .with_context(|| format!("cannot open pid file {shown}"))?;
         let mut tmp = Temporary {
             dir: &dir,
@@ -202,10 +202,11 @@ struct SlotState {
 }
 
 impl PidfileSlot {
-    /// Acquires the pidfile at `path` now, or, while `frozen`, at the thaw
-    /// (a failure then is logged, since start-up is over).
-    pub fn acquire_when_thawed(path: PathBuf, frozen: Arc<FrozenState>) -> anyhow::Result<PidfileSlot> {
-        if !frozen.is_frozen() {
+    /// Acquires the pidfile at `path` now, or, while `freeze` says the
+    /// agent is frozen, once it is thawed (a failure then is logged, since
+    /// start-up is over).
+    pub fn acquire_when_thawed(path: PathBuf, freeze: &Arc<FreezeState>) -> anyhow::Result<PidfileSlot> {
+        if !freeze.is_frozen() {
             let pidfile = Pidfile::acquire(&path)?;
             return Ok(PidfileSlot {
                 shared: Arc::new(Mutex::new(SlotState {
@@ -215,23 +216,43 @@ impl PidfileSlot {
             });
         }
         let shared = Arc::new(Mutex::new(SlotState::default()));
-        let pending = Arc::clone(&shared);
-        std::thread::Builder::new()
-            .name("pidfile".into())
-            .spawn(move || {
-                frozen.wait_thawed();
-                let mut state = pending.lock().unwrap_or_else(PoisonError::into_inner);
-                if state.released {
-                    return;
-                }
-                match Pidfile::acquire(&path) {
-                    Ok(pidfile) => state.pidfile = Some(pidfile),
-                    Err(e) => log::warn!("failed to create the pid file after the thaw: {e:#}"),
-                }
-            })
-            .context("cannot start the pidfile thread")?;
+        acquire_at_thaw(path, Arc::clone(freeze), Arc::clone(&shared));
         Ok(PidfileSlot { shared })
     }
+
+    /// Gives up a pidfile not written yet (an agent on its way out, before
+    /// it thaws: it is not to write one then); one written stays until
+    /// the slot is dropped.
+    pub fn cancel_pending(&self) {
+        self.shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .released = true;
+    }
+}
+
+/// Acquires the pidfile into `slot` after the next thaw, unless the slot
+/// was given up: while thawed, holding a freeze off meanwhile, or after the
+/// thaw after that if the agent was frozen again first.
+fn acquire_at_thaw(path: PathBuf, freeze: Arc<FreezeState>, slot: Arc<Mutex<SlotState>>) {
+    let waiting = Arc::clone(&freeze);
+    waiting.when_thawed(move || {
+        let mut state = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.released {
+            return;
+        }
+        match freeze.while_thawed(|| Pidfile::acquire(&path)) {
+            Some(Ok(pidfile)) => state.pidfile = Some(pidfile),
+            Some(Err(e)) => {
+                drop(state);
+                log::warn!("failed to create the pid file after the thaw: {e:#}");
+            }
+            None => {
+                drop(state);
+                acquire_at_thaw(path, freeze, slot);
+            }
+        }
+    });
 }
 
 impl Drop for PidfileSlot {

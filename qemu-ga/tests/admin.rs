@@ -20,7 +20,9 @@ use qga_commands::testing::LoopFs;
 use serde_json::{json, Value};
 
 use crate::differential::{compare, req};
-use crate::util::{call_within, error_desc, generic, ret, return_within, tempdir, unb64, Agent, Client};
+use crate::util::{
+    call_within, error_desc, generic, ret, return_within, tempdir, unb64, Agent, Client, FakeRoots,
+};
 
 /// Writes an executable stand-in `name` into `dir` that appends
 /// `name ARGS` to `dir/log`, then runs `script` (shell; `$1` is its first
@@ -62,7 +64,8 @@ fn fstrim_trims_the_listed_filesystem_and_reports_per_path() {
         format!("{ours}90 1 0:77 / /proc/x rw - proc proc rw\n91 1 7:99 / /nonexistent/qga-trim rw - ext4 /dev/loop99 rw\n"),
     )
     .unwrap();
-    let agent = Agent::restart_in(tempdir(), &[], &[("QGA_MOUNTINFO", &table)]);
+    let roots = FakeRoots::mounts(&table);
+    let agent = Agent::restart_in(tempdir(), &roots.args(&[]), &[]);
     let mut c = agent.connect();
     c.send(br#"{"execute":"guest-fstrim","arguments":{"minimum":8192}}"#);
     let line = c.read_line();
@@ -98,7 +101,8 @@ fn fstrim_with_no_local_filesystems_and_without_a_mount_table() {
     let dir = tempdir();
     let table = dir.path().join("mountinfo");
     std::fs::write(&table, "22 1 0:21 / /proc rw - proc proc rw\n").unwrap();
-    let agent = Agent::restart_in(tempdir(), &[], &[("QGA_MOUNTINFO", &table)]);
+    let roots = FakeRoots::mounts(&table);
+    let agent = Agent::restart_in(tempdir(), &roots.args(&[]), &[]);
     let mut c = agent.connect();
     c.expect(
         br#"{"execute":"guest-fstrim"}"#,
@@ -109,7 +113,7 @@ fn fstrim_with_no_local_filesystems_and_without_a_mount_table() {
         br#"{"execute":"guest-fstrim"}"#,
         &generic(&format!(
             "failed to read {}: No such file or directory",
-            table.display()
+            roots.mountinfo().display()
         )),
     );
 }

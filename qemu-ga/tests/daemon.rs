@@ -133,7 +133,8 @@ fn a_daemon_started_frozen_writes_its_pidfile_and_log_after_the_thaw() {
     let log = dir.path().join("qga.log");
     let mut args = daemon_args(dir.path(), &socket, &pidfile);
     args.extend(["-v", "-l", log.to_str().expect("utf-8")]);
-    let out = run_in_with_env(dir.path(), &args, &[("QGA_MOUNTINFO", &mountinfo)]);
+    let roots = crate::util::FakeRoots::mounts(&mountinfo);
+    let out = run_in_with_env(dir.path(), &roots.args(&args), &[]);
     assert_eq!(out.status.code(), Some(0), "stderr {}", text(&out.stderr));
 
     // The daemon, found by its socket, is killed whatever happens next.

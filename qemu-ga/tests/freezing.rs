@@ -12,14 +12,18 @@ use qga_commands::testing::{GuestUser, LoopFs};
 use rustix::process::Signal;
 use serde_json::json;
 
-use crate::util::{call, ret, tempdir, wait_until, Agent, Client, EXIT_TIMEOUT};
+use crate::util::{call, ret, tempdir, wait_until, Agent, Client, FakeRoots, EXIT_TIMEOUT};
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-fn agent(fs: &LoopFs, args: &[&str]) -> Agent {
-    Agent::restart_in(tempdir(), args, &[("QGA_MOUNTINFO", &fs.mountinfo(""))])
+/// The fake roots (to be kept as long as the agent) of an agent whose mount
+/// table is the loop filesystem's alone, and the agent.
+fn agent(fs: &LoopFs, args: &[&str]) -> (FakeRoots, Agent) {
+    let roots = FakeRoots::mounts(&fs.mountinfo(""));
+    let agent = Agent::restart_in(tempdir(), &roots.args(args), &[]);
+    (roots, agent)
 }
 
 fn writes_go_through(writer: &mut Child, limit: Duration) -> bool {
@@ -30,7 +34,7 @@ fn writes_go_through(writer: &mut Child, limit: Duration) -> bool {
 fn a_thaw_sent_during_the_freeze_hook_answers_within_two_seconds() {
     let Some(fs) = LoopFs::new() else { return };
     let (hook, log) = fs.logging_hook("sleep 60");
-    let agent = agent(&fs, &[&format!("-F{}", hook.display())]);
+    let (_roots, agent) = agent(&fs, &[&format!("-F{}", hook.display())]);
     let mut c = agent.connect();
     c.send(br#"{"execute":"guest-fsfreeze-freeze","id":1}"#);
     assert!(wait_until(Duration::from_secs(10), || read(&log) == "freeze\n"));
@@ -59,7 +63,7 @@ fn a_thaw_sent_during_the_freeze_hook_answers_within_two_seconds() {
 fn a_hook_past_fsfreeze_hook_timeout_fails_the_freeze_naming_it() {
     let Some(fs) = LoopFs::new() else { return };
     let (hook, log) = fs.logging_hook("echo still working; sleep 60");
-    let agent = agent(
+    let (_roots, agent) = agent(
         &fs,
         &[&format!("-F{}", hook.display()), "--fsfreeze-hook-timeout=1"],
     );
@@ -84,7 +88,7 @@ fn a_hook_past_fsfreeze_hook_timeout_fails_the_freeze_naming_it() {
 fn a_freeze_nobody_thaws_is_thawed_after_fsfreeze_timeout() {
     let Some(fs) = LoopFs::new() else { return };
     let logfile = fs.dir().join("agent.log");
-    let agent = agent(&fs, &["--fsfreeze-timeout=1", "-l", logfile.to_str().unwrap()]);
+    let (_roots, agent) = agent(&fs, &["--fsfreeze-timeout=1", "-l", logfile.to_str().unwrap()]);
     let mut c = agent.connect();
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-freeze"})), 1);
     let mut writer = fs.writer();
@@ -107,7 +111,7 @@ fn a_freeze_nobody_thaws_is_thawed_after_fsfreeze_timeout() {
 fn sigterm_during_the_freeze_hook_thaws_and_exits() {
     let Some(fs) = LoopFs::new() else { return };
     let (hook, log) = fs.logging_hook("sleep 60");
-    let mut agent = agent(&fs, &[&format!("-F{}", hook.display())]);
+    let (_roots, mut agent) = agent(&fs, &[&format!("-F{}", hook.display())]);
     let mut c = agent.connect();
     c.send(br#"{"execute":"guest-fsfreeze-freeze"}"#);
     assert!(wait_until(Duration::from_secs(10), || read(&log) == "freeze\n"));
@@ -125,7 +129,7 @@ fn sigterm_during_the_freeze_hook_thaws_and_exits() {
 fn a_log_file_on_the_frozen_filesystem_never_blocks_the_agent() {
     let Some(fs) = LoopFs::new() else { return };
     let logfile = PathBuf::from(fs.mnt()).join("agent.log");
-    let agent = agent(&fs, &["-v", "-l", logfile.to_str().unwrap()]);
+    let (_roots, agent) = agent(&fs, &["-v", "-l", logfile.to_str().unwrap()]);
     let mut c = agent.connect();
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-freeze"})), 1);
     let before = read(&logfile);
@@ -240,7 +244,7 @@ fn a_thaw_answers_at_once_while_a_user_stalls_the_freeze_in_the_kernel() {
     let Some(user) = GuestUser::new("stall") else {
         return;
     };
-    let agent = agent(&fs, &[]);
+    let (_roots, agent) = agent(&fs, &[]);
     let (mut staller, mut c, marker) = freeze_stalled(&fs, &user, &agent);
     let sent = Instant::now();
     c.send(br#"{"execute":"guest-fsfreeze-thaw","id":2}"#);
@@ -274,7 +278,7 @@ fn a_thaw_sent_with_a_stalled_freeze_answers_after_the_grace() {
     let Some(user) = GuestUser::new("stall2") else {
         return;
     };
-    let agent = agent(&fs, &[]);
+    let (_roots, agent) = agent(&fs, &[]);
     let mut staller = stall_freezes_of(&fs, &user);
     let mut c = agent.connect();
     let sent = Instant::now();
@@ -307,7 +311,7 @@ fn a_log_file_on_a_filesystem_whose_freeze_is_stalled_never_blocks_the_agent() {
         return;
     };
     let logfile = PathBuf::from(fs.mnt()).join("agent.log");
-    let agent = agent(&fs, &["-v", "-l", logfile.to_str().unwrap()]);
+    let (_roots, agent) = agent(&fs, &["-v", "-l", logfile.to_str().unwrap()]);
     let (mut staller, mut c, _marker) = freeze_stalled(&fs, &user, &agent);
     c.send(br#"{"execute":"guest-fsfreeze-thaw","id":2}"#);
     c.read_line();
@@ -335,7 +339,7 @@ fn exiting_while_a_freeze_is_held_in_the_kernel_keeps_the_marker_for_the_next_ag
         return;
     };
     let table = fs.mountinfo("");
-    let mut agent = agent(&fs, &[]);
+    let (_roots, mut agent) = agent(&fs, &[]);
     let (mut staller, _c, marker) = freeze_stalled(&fs, &user, &agent);
     agent.signal(Signal::TERM);
     // It waits a while for the FIFREEZE, then goes, keeping the marker. Its
@@ -350,7 +354,8 @@ fn exiting_while_a_freeze_is_held_in_the_kernel_keeps_the_marker_for_the_next_ag
     // Nobody thawed what that FIFREEZE froze when it returned; the next
     // agent starts frozen and thaws it.
     let dir = agent.into_dir();
-    let next = Agent::restart_in(dir, &[], &[("QGA_MOUNTINFO", &table)]);
+    let roots = FakeRoots::mounts(&table);
+    let next = Agent::restart_in(dir, &roots.args(&[]), &[]);
     let mut c = next.connect();
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-status"})), "frozen");
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-thaw"})), 1);
@@ -362,7 +367,7 @@ fn exiting_while_a_freeze_is_held_in_the_kernel_keeps_the_marker_for_the_next_ag
 fn a_thaw_with_bad_arguments_does_not_cancel_a_freeze() {
     let Some(fs) = LoopFs::new() else { return };
     let (hook, log) = fs.logging_hook("sleep 1");
-    let agent = agent(&fs, &[&format!("-F{}", hook.display())]);
+    let (_roots, agent) = agent(&fs, &[&format!("-F{}", hook.display())]);
     let mut c = agent.connect();
     c.send(br#"{"execute":"guest-fsfreeze-freeze","id":1}"#);
     assert!(wait_until(Duration::from_secs(10), || read(&log)
@@ -381,12 +386,13 @@ fn a_thaw_with_bad_arguments_does_not_cancel_a_freeze() {
 fn sigterm_while_frozen_thaws_before_removing_a_socket_on_the_frozen_filesystem() {
     let Some(fs) = LoopFs::new() else { return };
     let socket = PathBuf::from(fs.mnt()).join("agent.sock");
+    let roots = FakeRoots::mounts(&fs.mountinfo(""));
     let mut agent = Agent::start_with_env(
         crate::util::OURS,
         tempdir(),
         socket.clone(),
+        &roots.args(&[]),
         &[],
-        &[("QGA_MOUNTINFO", &fs.mountinfo(""))],
     );
     let mut c = agent.connect();
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-freeze"})), 1);
@@ -403,36 +409,35 @@ fn sigterm_while_frozen_thaws_before_removing_a_socket_on_the_frozen_filesystem(
 fn a_second_agent_on_the_same_state_directory_leaves_the_freeze_alone() {
     let Some(fs) = LoopFs::new() else { return };
     let table = fs.mountinfo("");
-    let first = agent(&fs, &[]);
+    let (_roots, first) = agent(&fs, &[]);
     let mut c = first.connect();
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-freeze"})), 1);
     let statedir = first.dir().to_str().unwrap().to_string();
     // One that cannot start (the socket is taken) changes nothing.
-    let out = crate::util::run_in_with_env(
+    let roots = FakeRoots::mounts(&table);
+    let out = crate::util::run_in(
         first.dir(),
-        &[
+        &roots.args(&[
             "-m",
             "unix-listen",
             "-p",
             first.socket().to_str().unwrap(),
             "-t",
             &statedir,
-        ],
-        &[("QGA_MOUNTINFO", &table)],
+        ]),
     );
     assert!(!out.status.success());
     // One that serves elsewhere, then stops, changes nothing either.
     let second_socket = PathBuf::from(&statedir).join("second.sock");
     let second = std::process::Command::new(crate::util::OURS)
-        .args([
+        .args(roots.args(&[
             "-m",
             "unix-listen",
             "-p",
             second_socket.to_str().unwrap(),
             "-t",
             &statedir,
-        ])
-        .env("QGA_MOUNTINFO", &table)
+        ]))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -459,22 +464,22 @@ fn a_second_agent_on_the_same_state_directory_leaves_the_freeze_alone() {
 fn a_second_agent_takes_over_the_state_directory_and_its_freeze_when_the_first_dies() {
     let Some(fs) = LoopFs::new() else { return };
     let table = fs.mountinfo("");
-    let mut first = agent(&fs, &[]);
+    let (_roots, mut first) = agent(&fs, &[]);
     let mut c = first.connect();
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-freeze"})), 1);
     let statedir = first.dir().to_str().unwrap().to_string();
     let second_socket = PathBuf::from(&statedir).join("second.sock");
+    let roots = FakeRoots::mounts(&table);
     let mut second = std::process::Command::new(crate::util::OURS)
-        .args([
+        .args(roots.args(&[
             "-m",
             "unix-listen",
             "-p",
             second_socket.to_str().unwrap(),
             "-t",
             &statedir,
-        ])
+        ]))
         .arg("--fsfreeze-timeout=1")
-        .env("QGA_MOUNTINFO", &table)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

@@ -13,7 +13,8 @@ use rustix::process::Signal;
 use serde_json::json;
 
 use crate::util::{
-    b64, call, error_desc, generic, not_found, ret, tempdir, unb64, wait_until, Agent, EXIT_TIMEOUT,
+    b64, call, error_desc, generic, not_found, ret, tempdir, unb64, wait_until, Agent, FakeRoots,
+    EXIT_TIMEOUT,
 };
 
 fn pattern(len: usize) -> Vec<u8> {
@@ -147,8 +148,11 @@ fn a_state_file_that_cannot_be_written_fails_the_open() {
 
 /// An agent whose mount table is `mountinfo` (an empty one by default), so
 /// a thaw or freeze touches nothing else.
-fn agent_with_mounts(dir: tempfile::TempDir, mountinfo: &Path, args: &[&str]) -> Agent {
-    Agent::restart_in(dir, args, &[("QGA_MOUNTINFO", mountinfo)])
+/// Returns the fake roots too, to be kept as long as the agent.
+fn agent_with_mounts(dir: tempfile::TempDir, mountinfo: &Path, args: &[&str]) -> (FakeRoots, Agent) {
+    let roots = FakeRoots::mounts(mountinfo);
+    let agent = Agent::restart_in(dir, &roots.args(args), &[]);
+    (roots, agent)
 }
 
 #[test]
@@ -157,7 +161,7 @@ fn an_agent_restarted_while_frozen_allows_only_freeze_safe_commands() {
     std::fs::write(dir.path().join("qga.state.isfrozen"), "").unwrap();
     let empty = dir.path().join("mountinfo");
     std::fs::write(&empty, "").unwrap();
-    let agent = agent_with_mounts(dir, &empty, &[]);
+    let (_roots, agent) = agent_with_mounts(dir, &empty, &[]);
     assert!(
         !agent.dir().join("qga.state").exists(),
         "nothing is written while frozen"
@@ -228,7 +232,7 @@ fn freeze_over_the_wire_blocks_writers_and_sigterm_thaws() {
     std::fs::write(&hook, format!("#!/bin/sh\necho \"$1\" >> '{}'\n", log.display())).unwrap();
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     let hook_arg = format!("-F{}", hook.display());
-    let agent = agent_with_mounts(tempdir(), &fs.mountinfo(""), &[&hook_arg]);
+    let (_roots, agent) = agent_with_mounts(tempdir(), &fs.mountinfo(""), &[&hook_arg]);
     let mut c = agent.connect();
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-freeze"})), 1);
     assert_eq!(ret(&mut c, json!({"execute": "guest-fsfreeze-status"})), "frozen");
@@ -290,7 +294,8 @@ fn shutdown_runs_the_system_program_and_is_silent_on_success() {
     stand_in(sbin.path(), "poweroff", 0);
     stand_in(sbin.path(), "shutdown", 0);
     stand_in(sbin.path(), "halt", 7);
-    let agent = Agent::restart_in(tempdir(), &[], &[("QGA_SBIN_DIR", sbin.path())]);
+    let roots = FakeRoots::new(None, Some(sbin.path()));
+    let agent = Agent::restart_in(tempdir(), &roots.args(&[]), &[]);
     let mut c = agent.connect();
     c.send(br#"{"execute":"guest-shutdown"}"#);
     c.assert_silent(Duration::from_millis(300));
@@ -321,7 +326,7 @@ fn sigterm_exits_promptly_while_frozen_with_nothing_to_thaw() {
     std::fs::write(dir.path().join("qga.state.isfrozen"), "").unwrap();
     let empty = dir.path().join("mountinfo");
     std::fs::write(&empty, "").unwrap();
-    let mut agent = agent_with_mounts(dir, &empty, &[]);
+    let (_roots, mut agent) = agent_with_mounts(dir, &empty, &[]);
     agent.signal(Signal::TERM);
     assert!(agent.wait_exit(EXIT_TIMEOUT).success());
     assert!(
@@ -339,7 +344,7 @@ fn a_freeze_runs_past_the_command_deadline() {
     std::fs::write(&hook, "#!/bin/sh\n[ \"$1\" = freeze ] && sleep 2\nexit 0\n").unwrap();
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     let hook_arg = format!("-F{}", hook.display());
-    let agent = agent_with_mounts(
+    let (_roots, agent) = agent_with_mounts(
         tempdir(),
         &fs.mountinfo(""),
         &[&hook_arg, "--command-timeout", "1"],

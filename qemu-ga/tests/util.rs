@@ -498,6 +498,52 @@ pub fn run(args: &[&str]) -> Output {
     run_in(dir.path(), args)
 }
 
+/// Fake system roots for an agent (`qga_commands::SystemRoots`): a
+/// configuration file whose `[system-roots]` group points the agent at
+/// them, named by [`FakeRoots::args`]. Kept alive as long as the agent.
+pub struct FakeRoots {
+    dir: TempDir,
+    conf: String,
+}
+
+impl FakeRoots {
+    /// Roots whose mount table is `mountinfo` (a fake proc root whose
+    /// `self/mountinfo` links to it, so later changes show) and, with
+    /// `sbin`, whose system programs are there.
+    pub fn new(mountinfo: Option<&Path>, sbin: Option<&Path>) -> FakeRoots {
+        let dir = tempdir();
+        let mut group = String::from("[system-roots]\n");
+        if let Some(mountinfo) = mountinfo {
+            let proc = dir.path().join("proc");
+            std::fs::create_dir_all(proc.join("self")).unwrap();
+            std::os::unix::fs::symlink(mountinfo, proc.join("self/mountinfo")).unwrap();
+            group.push_str(&format!("proc={}\n", proc.display()));
+        }
+        if let Some(sbin) = sbin {
+            group.push_str(&format!("sbin={}\n", sbin.display()));
+        }
+        let conf = dir.path().join("roots.conf");
+        std::fs::write(&conf, group).unwrap();
+        let conf = conf.to_str().expect("utf-8 path").to_string();
+        FakeRoots { dir, conf }
+    }
+
+    /// Roots whose mount table is `mountinfo`.
+    pub fn mounts(mountinfo: &Path) -> FakeRoots {
+        FakeRoots::new(Some(mountinfo), None)
+    }
+
+    /// The mount table as the agent reads it (through the fake proc root).
+    pub fn mountinfo(&self) -> PathBuf {
+        self.dir.path().join("proc/self/mountinfo")
+    }
+
+    /// The arguments naming the configuration file, followed by `args`.
+    pub fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        [&["-c", self.conf.as_str()][..], args].concat()
+    }
+}
+
 /// Like [`run`], in `cwd`.
 pub fn run_in(cwd: &Path, args: &[&str]) -> Output {
     run_in_with_env(cwd, args, &[])

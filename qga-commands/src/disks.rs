@@ -9,12 +9,14 @@
 //! driver is found), and, depending on that driver, the SCSI
 //! `target<h>:<c>:<t>/<h>:<c>:<t>:<l>` numbers and the position of its
 //! `host<N>`/`ata<N>` among its siblings. Non-PCI virtio (virtio-mmio) and
-//! s390x channel I/O paths are understood as well.
+//! s390x channel I/O paths are understood as well. The path elements are
+//! read by `qga_sys::sysfs`.
 //!
 //! QEMU asks libudev for a device's node, serial (`ID_SERIAL`) and device
 //! mapper name (`DM_NAME`). This agent reads what libudev reads: the
 //! device's `uevent` file (`DEVNAME`) and the udev database record
-//! `/run/udev/data/b<major>:<minor>` (`E:KEY=value` lines). Where udev
+//! `/run/udev/data/b<major>:<minor>` (`E:KEY=value` lines), both parsed by
+//! `qga_sys::udev`. Where udev
 //! has no record of the device (no udev running, as in a small initramfs)
 //! the sysfs `serial` attribute of the device, its `device/`, or for a
 //! partition its disk's, is used instead: the value udev's own rules would
@@ -31,60 +33,43 @@
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use qapi_core::Registry;
 use qga_protocol::schema::{
     GuestCCWAddress, GuestDiskAddress, GuestDiskBusType, GuestDiskInfo, GuestFilesystemInfo, GuestPCIAddress,
     NoArgs,
 };
+use qga_sys::mountinfo::{self, device_mounts, parse_mounts, Source};
+use qga_sys::scan::Scanner;
+use qga_sys::sysfs::{scan_ccw, scan_host_number, scan_pci_function, scan_pci_root, scan_target, CcwAddress};
+use qga_sys::udev;
 
-use crate::error::CommandError;
-use crate::mounts::parse_mountinfo;
-use crate::Agent;
+use crate::agent::Agent;
+use crate::config::SystemRoots;
+use crate::error::{Call, CommandError};
 
 mod smart;
 
-/// Registers this group's commands, in QEMU's schema order.
-pub fn register_disks(registry: &mut Registry, agent: &Arc<Agent>) {
-    registry.register("guest-get-disks", |_: NoArgs| get_disks(&SysRoots::default()));
-    let mountinfo = agent.config().mountinfo.clone();
-    registry.register("guest-get-fsinfo", move |_: NoArgs| {
-        get_fsinfo(&SysRoots::default(), &mountinfo, Path::new(MTAB))
-    });
+/// `guest-get-disks`.
+pub(crate) fn disks(agent: &Agent, _: NoArgs) -> Result<Vec<GuestDiskInfo>, CommandError> {
+    get_disks(agent.roots())
 }
 
-/// The mount table read when `mountinfo` cannot be opened.
-const MTAB: &str = "/proc/self/mounts";
-
-/// Where the disk commands find the system.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SysRoots {
-    /// The sysfs mount (`/sys`).
-    pub sys: PathBuf,
-    /// The udev database (`/run/udev/data`).
-    pub udev_data: PathBuf,
-    /// Where device nodes are (`/dev`), opened to read NVMe SMART data.
-    pub dev: PathBuf,
+/// `guest-get-fsinfo`.
+pub(crate) fn fsinfo(agent: &Agent, _: NoArgs) -> Result<Vec<GuestFilesystemInfo>, CommandError> {
+    let roots = agent.roots();
+    get_fsinfo(roots, &roots.mountinfo(), &roots.mounts())
 }
 
-impl SysRoots {
-    /// Where the node a disk is named by (`/dev/NAME`) is under [`SysRoots::dev`].
-    fn device_node(&self, name: &str) -> PathBuf {
-        match name.strip_prefix("/dev/") {
-            Some(rest) => self.dev.join(rest),
-            None => PathBuf::from(name),
-        }
-    }
+/// The udev database (`run/udev/data`).
+fn udev_data(roots: &SystemRoots) -> PathBuf {
+    roots.run.join("udev/data")
 }
 
-impl Default for SysRoots {
-    fn default() -> Self {
-        SysRoots {
-            sys: PathBuf::from("/sys"),
-            udev_data: PathBuf::from("/run/udev/data"),
-            dev: PathBuf::from("/dev"),
-        }
+/// Where the node a disk is named by (`/dev/NAME`) is under the device root.
+fn device_node(roots: &SystemRoots, name: &str) -> PathBuf {
+    match name.strip_prefix("/dev/") {
+        Some(rest) => roots.dev.join(rest),
+        None => PathBuf::from(name),
     }
 }
 
@@ -98,100 +83,6 @@ const KNOWN_DRIVERS: &[&str] = &[
     "xhci_hcd",
     "ehci-pci",
 ];
-
-/// A tiny `sscanf`: numbers and literal characters, left to right.
-struct Scan<'a> {
-    text: &'a str,
-    at: usize,
-}
-
-impl<'a> Scan<'a> {
-    fn new(text: &'a str) -> Self {
-        Scan { text, at: 0 }
-    }
-
-    fn rest(&self) -> &'a str {
-        self.text.get(self.at..).unwrap_or("")
-    }
-
-    /// A number in `radix`, after optional white space (and, in base 16,
-    /// an optional `0x`), as `%x`/`%u` read one.
-    fn number(&mut self, radix: u32) -> Option<u32> {
-        let rest = self.rest();
-        let trimmed = rest.trim_start();
-        let mut skip = rest.len() - trimmed.len();
-        let mut digits = trimmed;
-        if radix == 16 {
-            if let Some(after) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
-                if after.starts_with(|c: char| c.is_ascii_hexdigit()) {
-                    digits = after;
-                    skip += 2;
-                }
-            }
-        }
-        let len = digits.find(|c: char| !c.is_digit(radix)).unwrap_or(digits.len());
-        if len == 0 {
-            return None;
-        }
-        let value = digits[..len]
-            .chars()
-            .try_fold(0u32, |v, c| v.checked_mul(radix)?.checked_add(c.to_digit(radix)?))
-            .unwrap_or(u32::MAX);
-        self.at += skip + len;
-        Some(value)
-    }
-
-    fn hex(&mut self) -> Option<u32> {
-        self.number(16)
-    }
-
-    fn dec(&mut self) -> Option<u32> {
-        self.number(10)
-    }
-
-    /// Consumes `c` if it comes next.
-    fn lit(&mut self, c: char) -> Option<()> {
-        if self.rest().starts_with(c) {
-            self.at += c.len_utf8();
-            Some(())
-        } else {
-            None
-        }
-    }
-}
-
-/// `<domain>:<bus>:<slot>.<function>` and how many bytes it took.
-fn scan_pci_function(text: &str) -> Option<([u32; 4], usize)> {
-    let mut s = Scan::new(text);
-    let domain = s.hex()?;
-    s.lit(':')?;
-    let bus = s.hex()?;
-    s.lit(':')?;
-    let slot = s.hex()?;
-    s.lit('.')?;
-    let function = s.hex()?;
-    Some(([domain, bus, slot, function], s.at))
-}
-
-/// The last three numbers of a SCSI `target<h>:<c>:<t>/<h>:<c>:<t>:<l>`
-/// path element (after `/target`).
-fn scan_target(text: &str) -> Option<[u32; 3]> {
-    let mut s = Scan::new(text);
-    s.dec()?;
-    s.lit(':')?;
-    s.dec()?;
-    s.lit(':')?;
-    s.dec()?;
-    s.lit('/')?;
-    s.dec()?;
-    s.lit(':')?;
-    let a = s.dec()?;
-    s.lit(':')?;
-    let b = s.dec()?;
-    s.lit(':')?;
-    let c = s.dec()?;
-    Some([a, b, c])
-}
 
 /// The last path element.
 fn basename(path: &str) -> String {
@@ -250,13 +141,13 @@ struct FsDevices {
 
 /// The sysfs and udev database walks.
 struct Sysfs<'a> {
-    roots: &'a SysRoots,
+    roots: &'a SystemRoots,
     /// The sysfs root as `realpath` gives it.
     root: String,
 }
 
 impl<'a> Sysfs<'a> {
-    fn new(roots: &'a SysRoots) -> Self {
+    fn new(roots: &'a SystemRoots) -> Self {
         let root = std::fs::canonicalize(&roots.sys).unwrap_or_else(|_| roots.sys.clone());
         let root = root.to_string_lossy().trim_end_matches('/').to_string();
         Sysfs { roots, root }
@@ -276,35 +167,20 @@ impl<'a> Sysfs<'a> {
     /// from its `uevent`, the properties from `uevent` and the database.
     fn udev(&self, syspath: &Path) -> Option<UdevDevice> {
         let uevent = std::fs::read_to_string(syspath.join("uevent")).ok()?;
+        let owned = |(key, value): (&str, &str)| (key.to_string(), value.to_string());
         let mut device = UdevDevice::default();
-        for line in uevent.lines() {
-            if let Some((key, value)) = line.split_once('=') {
-                device.properties.insert(key.to_string(), value.to_string());
-            }
-        }
-        device.devnode = device.properties.get("DEVNAME").map(|name| {
-            if name.starts_with('/') {
-                name.clone()
-            } else {
-                format!("/dev/{name}")
-            }
-        });
-        let number = device
+        device
             .properties
-            .get("MAJOR")
-            .zip(device.properties.get("MINOR"))
-            .map(|(major, minor)| format!("{major}:{minor}"));
-        if let Some(number) = number {
+            .extend(udev::uevent_properties(&uevent).map(owned));
+        device.devnode = device.properties.get("DEVNAME").map(|name| udev::devnode(name));
+        let number = device.properties.get("MAJOR").zip(device.properties.get("MINOR"));
+        if let Some((major, minor)) = number {
             let block = std::fs::read_link(syspath.join("subsystem"))
                 .is_ok_and(|link| link.file_name().is_some_and(|n| n == "block"));
-            let record = format!("{}{number}", if block { 'b' } else { 'c' });
-            if let Ok(db) = std::fs::read_to_string(self.roots.udev_data.join(record)) {
+            let record = udev::db_record_name(block, major, minor);
+            if let Ok(db) = std::fs::read_to_string(udev_data(self.roots).join(record)) {
                 device.recorded = true;
-                for line in db.lines() {
-                    if let Some((key, value)) = line.strip_prefix("E:").and_then(|kv| kv.split_once('=')) {
-                        device.properties.insert(key.to_string(), value.to_string());
-                    }
-                }
+                device.properties.extend(udev::db_properties(&db).map(owned));
             }
         }
         Some(device)
@@ -333,8 +209,8 @@ impl<'a> Sysfs<'a> {
 
     /// Whether the device at `path` is a virtual one.
     fn is_virtual(&self, path: &Path) -> Result<bool, CommandError> {
-        let real = std::fs::canonicalize(path)
-            .map_err(|e| CommandError::io(format!("realpath(\"{}\")", path.display()), &e))?;
+        let real =
+            std::fs::canonicalize(path).map_err(|e| CommandError::call(Call::Realpath, path.display(), e))?;
         Ok(self.sys_path(&real).rel().contains("/devices/virtual/block/"))
     }
 
@@ -349,12 +225,7 @@ impl<'a> Sysfs<'a> {
                 }
                 return Ok(());
             }
-            Err(e) => {
-                return Err(CommandError::io(
-                    format!("realpath(\"{}\")", devpath.display()),
-                    &e,
-                ))
-            }
+            Err(e) => return Err(CommandError::call(Call::Realpath, devpath.display(), e)),
         };
         if fs.name.is_none() {
             fs.name = Some(basename(&real.to_string_lossy()));
@@ -372,10 +243,10 @@ impl<'a> Sysfs<'a> {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(CommandError::io(format!("opendir(\"{}\")", dir.display()), &e)),
+            Err(e) => return Err(CommandError::call(Call::Opendir, dir.display(), e)),
         };
         for entry in entries {
-            let entry = entry.map_err(|e| CommandError::io(format!("readdir(\"{}\")", dir.display()), &e))?;
+            let entry = entry.map_err(|e| CommandError::call(Call::Readdir, dir.display(), e))?;
             if entry.file_type().is_ok_and(|t| t.is_symlink()) {
                 self.device(&dir.join(entry.file_name()), fs)?;
             }
@@ -432,14 +303,11 @@ impl<'a> Sysfs<'a> {
         };
         // `/devices/pci<domain>:<bus>/` then the first PCI function.
         let after = start + "/devices/pci".len();
-        let first = {
-            let mut s = Scan::new(&rel[after..]);
-            s.hex()
-                .and_then(|_| s.lit(':'))
-                .and_then(|_| s.hex())
-                .and_then(|_| s.lit('/'))
-                .and_then(|_| scan_pci_function(s.rest()).map(|(pci, len)| (pci, after + s.at + len)))
-        };
+        let first = rel.as_bytes().get(after..).and_then(|text| {
+            let root = scan_pci_root(text)?;
+            let (pci, len) = scan_pci_function(text.get(root..)?)?;
+            Some((pci, after + root + len))
+        });
         let Some((mut pci, mut end)) = first else {
             return Ok(false);
         };
@@ -451,7 +319,12 @@ impl<'a> Sysfs<'a> {
                 break driver;
             }
             // A bridge: step to the next PCI function along the path.
-            match rel[end..].strip_prefix('/').and_then(scan_pci_function) {
+            match rel
+                .as_bytes()
+                .get(end..)
+                .and_then(|text| text.strip_prefix(b"/"))
+                .and_then(scan_pci_function)
+            {
                 Some((next, len)) => {
                     pci = next;
                     end += 1 + len;
@@ -460,16 +333,18 @@ impl<'a> Sysfs<'a> {
             }
         };
 
-        let target = rel
-            .find("/target")
-            .and_then(|at| scan_target(&rel[at + "/target".len()..]));
+        let target = scsi_target(rel);
         let (host_at, ata) = match rel.find("/ata") {
             Some(at) => (Some((at, at + 4)), true),
             None => (rel.find("/host").map(|at| (at, at + 5)), false),
         };
         let mut host = None;
         if let Some((at, number_at)) = host_at {
-            if let Some(number) = Scan::new(&rel[number_at..]).dec() {
+            if let Some(number) = rel
+                .as_bytes()
+                .get(number_at..)
+                .and_then(|text| Scanner::new(text).u32_clamped(10))
+            {
                 host = Some((number, host_numbers(path.prefix(at), ata)?));
             }
         }
@@ -477,10 +352,10 @@ impl<'a> Sysfs<'a> {
         let host_index = host.and_then(|(number, hosts)| hosts.iter().position(|h| *h == number));
 
         disk.pci_controller = GuestPCIAddress {
-            domain: pci[0].into(),
-            bus: pci[1].into(),
-            slot: pci[2].into(),
-            function: pci[3].into(),
+            domain: pci.domain.into(),
+            bus: pci.bus.into(),
+            slot: pci.slot.into(),
+            function: pci.function.into(),
         };
         match driver.as_str() {
             "ata_piix" => {
@@ -490,18 +365,18 @@ impl<'a> Sysfs<'a> {
                 };
                 disk.bus_type = GuestDiskBusType::Ide;
                 disk.bus = index as i64;
-                disk.unit = target[1].into();
+                disk.unit = target.target.into();
             }
             "sym53c8xx" => {
                 let Some(target) = target else { return Ok(false) };
                 disk.bus_type = GuestDiskBusType::Scsi;
-                disk.unit = target[1].into();
+                disk.unit = target.target.into();
             }
             "virtio-pci" => match target {
                 // virtio-scsi: target<h>:0:0:<unit>.
                 Some(target) => {
                     disk.bus_type = GuestDiskBusType::Scsi;
-                    disk.unit = target[2].into();
+                    disk.unit = target.lun.into();
                 }
                 // virtio-blk: one disk per PCI function.
                 None => disk.bus_type = GuestDiskBusType::Virtio,
@@ -521,21 +396,21 @@ impl<'a> Sysfs<'a> {
     }
 }
 
+/// The SCSI address in the `target<h>:<c>:<t>/<h>:<c>:<t>:<l>` elements of
+/// a sysfs path, if it has them.
+fn scsi_target(rel: &str) -> Option<qga_sys::sysfs::ScsiAddress> {
+    let at = rel.find("/target")?;
+    rel.as_bytes().get(at + "/target".len()..).and_then(scan_target)
+}
+
 /// The numbers of the `host<N>` (or `ata<N>`) entries of `dir`, the first
 /// eight found, sorted.
 fn host_numbers(dir: &str, ata: bool) -> Result<Vec<u32>, CommandError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| CommandError::io(format!("opendir(\"{dir}\")"), &e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| CommandError::call(Call::Opendir, dir, e))?;
     let prefix = if ata { "ata" } else { "host" };
     let mut hosts: Vec<u32> = entries
         .map_while(Result::ok)
-        .filter_map(|entry| {
-            let name = entry.file_name();
-            let rest = name.to_str()?.strip_prefix(prefix)?;
-            let rest = rest.trim_start();
-            let digits = rest.strip_prefix('+').unwrap_or(rest);
-            let len = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
-            digits[..len].parse::<u32>().ok()
-        })
+        .filter_map(|entry| scan_host_number(entry.file_name().to_str()?, prefix))
         .take(8)
         .collect();
     hosts.sort_unstable();
@@ -548,15 +423,12 @@ fn nonpci_virtio(rel: &str, disk: &mut GuestDiskAddress) -> bool {
     if !rel.contains("/virtio") || !rel.contains("/block") {
         return false;
     }
-    match rel
-        .find("/target")
-        .and_then(|at| scan_target(&rel[at + "/target".len()..]))
-    {
-        Some([bus, target, unit]) => {
+    match scsi_target(rel) {
+        Some(address) => {
             disk.bus_type = GuestDiskBusType::Scsi;
-            disk.bus = bus.into();
-            disk.target = target.into();
-            disk.unit = unit.into();
+            disk.bus = address.channel.into();
+            disk.target = address.target.into();
+            disk.unit = address.lun.into();
         }
         None => disk.bus_type = GuestDiskBusType::Virtio,
     }
@@ -569,25 +441,14 @@ fn ccw_device(rel: &str, disk: &mut GuestDiskAddress) -> bool {
     let Some(at) = rel.find("/devices/css") else {
         return false;
     };
-    let tail = &rel[at..];
-    let mut s = Scan::new(&tail["/devices/css".len()..]);
-    let parsed = (|| {
-        s.hex()?;
-        s.lit('/')?;
-        let cssid = s.hex()?;
-        s.lit('.')?;
-        let ssid = s.hex()?;
-        s.lit('.')?;
-        let subchno = s.hex()?;
-        s.lit('/')?;
-        s.hex()?;
-        s.lit('.')?;
-        s.hex()?;
-        s.lit('.')?;
-        let devno = s.hex()?;
-        Some([cssid, ssid, subchno, devno])
-    })();
-    let Some([cssid, ssid, subchno, devno]) = parsed else {
+    let tail = rel.get(at..).unwrap_or_default();
+    let Some(CcwAddress {
+        cssid,
+        ssid,
+        subchno,
+        devno,
+    }) = tail.as_bytes().get("/devices/css".len()..).and_then(scan_ccw)
+    else {
         return false;
     };
     disk.ccw_address = Some(GuestCCWAddress {
@@ -617,11 +478,11 @@ fn is_partition_name(disk: &str, entry: &str) -> bool {
 
 /// `guest-get-disks`: every block device with a size, its partitions,
 /// what it is built on and where it is attached.
-pub fn get_disks(roots: &SysRoots) -> Result<Vec<GuestDiskInfo>, CommandError> {
+fn get_disks(roots: &SystemRoots) -> Result<Vec<GuestDiskInfo>, CommandError> {
     let sys = Sysfs::new(roots);
     let block = roots.sys.join("block");
-    let entries = std::fs::read_dir(&block)
-        .map_err(|e| CommandError::io(format!("Can't open directory \"{}\"", block.display()), &e))?;
+    let entries =
+        std::fs::read_dir(&block).map_err(|e| CommandError::BlockDirectory(block.clone(), e.into()))?;
     // Built oldest first, returned newest first as QEMU prepends.
     let mut list = Vec::new();
     for entry in entries.map_while(Result::ok) {
@@ -659,7 +520,7 @@ pub fn get_disks(roots: &SysRoots) -> Result<Vec<GuestDiskInfo>, CommandError> {
         let smart = address
             .as_ref()
             .filter(|a| a.bus_type == GuestDiskBusType::Nvme)
-            .and_then(|_| smart::nvme_smart(&roots.device_node(&dev_name)));
+            .and_then(|_| smart::nvme_smart(&device_node(roots, &dev_name)));
         list.push(GuestDiskInfo {
             name: dev_name.clone(),
             smart,
@@ -704,92 +565,35 @@ struct FsMount {
     minor: u32,
 }
 
-/// What `stat` says of a mount source: a block device's numbers, `Err(true)`
-/// for a directory (a bind mount), `Err(false)` for anything else.
-fn source_device(path: &str) -> Result<(u32, u32), bool> {
-    match rustix::fs::stat(path) {
-        Ok(st) => {
-            let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
-            match kind {
-                rustix::fs::FileType::BlockDevice => {
-                    Ok((rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev)))
-                }
-                rustix::fs::FileType::Directory => Err(true),
-                _ => Err(false),
-            }
-        }
-        Err(_) => Err(false),
-    }
-}
-
-/// Undoes the octal escapes of a mount table field (`\\040` for a space).
-fn decode_mtab_field(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| (b'0'..=b'3').contains(&d[0]) && d[1..].iter().all(|b| (b'0'..=b'7').contains(b)));
-        match (bytes[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The device-backed mounts, in mount order: from `mountinfo`, or, when it
 /// cannot be read, from `mtab` (`/proc/self/mounts`).
 fn fs_mounts(mountinfo: &Path, mtab: &Path) -> Result<Vec<FsMount>, CommandError> {
     if let Ok(text) = std::fs::read_to_string(mountinfo) {
-        return Ok(parse_mountinfo(&text)
+        return Ok(device_mounts(&text)
             .into_iter()
-            .filter_map(|m| {
-                let (major, minor) = if m.major == 0 {
-                    // btrfs reports major 0; its source names the device.
-                    if m.fstype != "btrfs" {
-                        return None;
-                    }
-                    source_device(&m.source).ok()?
-                } else {
-                    (m.major, m.minor)
-                };
-                Some(FsMount {
-                    dir: m.dir,
-                    fstype: m.fstype,
-                    major,
-                    minor,
-                })
+            .map(|(m, (major, minor))| FsMount {
+                dir: m.dir,
+                fstype: m.fstype,
+                major,
+                minor,
             })
             .collect());
     }
-    let text = std::fs::read_to_string(mtab)
-        .map_err(|_| CommandError::msg(format!("failed to open mtab file: '{}'", mtab.display())))?;
-    Ok(text
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let source = decode_mtab_field(fields.next()?);
-            let dir = decode_mtab_field(fields.next()?);
-            let fstype = fields.next()?.to_string();
-            if !source.starts_with('/') || fstype == "smbfs" || fstype == "cifs" {
+    let text = std::fs::read_to_string(mtab).map_err(|_| CommandError::Mtab(mtab.to_path_buf()))?;
+    Ok(parse_mounts(&text)
+        .into_iter()
+        .filter_map(|entry| {
+            if !entry.source.starts_with('/') || entry.fstype == "smbfs" || entry.fstype == "cifs" {
                 return None;
             }
-            let (major, minor) = match source_device(&source) {
-                Ok(numbers) => numbers,
-                Err(true) => return None,
-                Err(false) => (0, 0),
+            let (major, minor) = match mountinfo::source(&entry.source) {
+                Source::Block(major, minor) => (major, minor),
+                Source::Directory => return None,
+                Source::Other => (0, 0),
             };
             Some(FsMount {
-                dir,
-                fstype,
+                dir: entry.dir,
+                fstype: entry.fstype,
                 major,
                 minor,
             })
@@ -799,8 +603,8 @@ fn fs_mounts(mountinfo: &Path, mtab: &Path) -> Result<Vec<FsMount>, CommandError
 
 /// `guest-get-fsinfo`: each device-backed mounted filesystem with its sizes
 /// and the physical disks under it, most recent mount first.
-pub fn get_fsinfo(
-    roots: &SysRoots,
+fn get_fsinfo(
+    roots: &SystemRoots,
     mountinfo: &Path,
     mtab: &Path,
 ) -> Result<Vec<GuestFilesystemInfo>, CommandError> {

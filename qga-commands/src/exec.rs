@@ -48,44 +48,42 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::sync::{Arc, MutexGuard};
 
-use qapi_core::Registry;
 use qga_protocol::schema::{
     GuestExec, GuestExecArgs, GuestExecCaptureOutputMode, GuestExecStatus, GuestExecStatusArgs,
 };
+use qga_sys::base64;
 
+use crate::agent::Agent;
 use crate::error::CommandError;
-use crate::{base64_glib, Agent};
+
+pub(crate) use self::spawn::SpawnError;
 
 /// Most bytes kept of each captured stream (QEMU's `GUEST_EXEC_MAX_OUTPUT`).
-pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
 /// Most processes unfinished at once.
-pub const MAX_RUNNING: usize = 128;
+pub(crate) const MAX_RUNNING: usize = 128;
 
 /// Most processes remembered (unfinished, or finished and not collected).
-pub const MAX_KEPT: usize = 1024;
+const MAX_KEPT: usize = 1024;
 
 /// Most bytes of captured output and pending `input-data` held for all
 /// processes together: eight processes' worth of both streams at
 /// [`MAX_OUTPUT`].
-pub const MAX_TOTAL_OUTPUT: usize = 8 * 2 * MAX_OUTPUT;
+const MAX_TOTAL_OUTPUT: usize = 8 * 2 * MAX_OUTPUT;
 
 /// Written input is given back (the buffer compacted) once at least this
 /// much of it, and at least half of what is held, has been written.
 const INPUT_COMPACT: usize = 64 * 1024;
 
-/// QEMU 10's text for a pid it does not know (see the module docs).
-pub const UNKNOWN_PID: &str = "PID ld does not exist";
+/// `guest-exec-status`.
+pub(crate) fn status(agent: &Agent, args: GuestExecStatusArgs) -> Result<GuestExecStatus, CommandError> {
+    agent.exec().status(args.pid)
+}
 
-/// Registers this group's commands, in QEMU's schema order.
-pub fn register_exec(registry: &mut Registry, agent: &Arc<Agent>) {
-    let _ = agent;
-    let table = Arc::new(ExecTable::new());
-    let t = Arc::clone(&table);
-    registry.register("guest-exec-status", move |args: GuestExecStatusArgs| {
-        t.status(args.pid)
-    });
-    registry.register("guest-exec", move |args: GuestExecArgs| table.exec(&args));
+/// `guest-exec`.
+pub(crate) fn exec(agent: &Agent, args: GuestExecArgs) -> Result<GuestExec, CommandError> {
+    agent.exec().exec(&args)
 }
 
 /// How a process ended.
@@ -231,11 +229,11 @@ impl Process {
             Some(Ended::Unknown) | None => {}
         }
         if let Some(out) = self.out.filter(|c| !c.data.is_empty()) {
-            status.out_data = Some(base64_glib::encode(&out.data));
+            status.out_data = Some(base64::encode(&out.data));
             status.out_truncated = Some(out.truncated);
         }
         if let Some(err) = self.err.filter(|c| !c.data.is_empty()) {
-            status.err_data = Some(base64_glib::encode(&err.data));
+            status.err_data = Some(base64::encode(&err.data));
             status.err_truncated = Some(err.truncated);
         }
         status
@@ -319,7 +317,7 @@ impl Processes {
 
 /// The processes started by `guest-exec`, and the thread serving them.
 #[derive(Debug)]
-pub struct ExecTable {
+pub(crate) struct ExecTable {
     shared: Arc<io::Shared>,
 }
 
@@ -337,7 +335,7 @@ impl Drop for ExecTable {
 
 impl ExecTable {
     /// An empty table; its thread starts with the first process.
-    pub fn new() -> ExecTable {
+    pub(crate) fn new() -> ExecTable {
         ExecTable {
             shared: Arc::new(io::Shared::new()),
         }
@@ -348,8 +346,8 @@ impl ExecTable {
     }
 
     /// `guest-exec`: starts a process and returns its pid.
-    pub fn exec(&self, args: &GuestExecArgs) -> Result<GuestExec, CommandError> {
-        let mut input = args.input_data.as_deref().map(base64_glib::decode).transpose()?;
+    fn exec(&self, args: &GuestExecArgs) -> Result<GuestExec, CommandError> {
+        let mut input = args.input_data.as_deref().map(base64::decode).transpose()?;
         if let Some(data) = &mut input {
             data.shrink_to_fit();
         }
@@ -372,10 +370,7 @@ impl ExecTable {
             let mut processes = self.processes();
             let running = processes.by_pid.values().filter(|p| !p.finished()).count();
             if running >= MAX_RUNNING {
-                return Err(CommandError::msg(format!(
-                    "too many processes started by guest-exec are still running ({MAX_RUNNING}); \
-                     wait for some to end and collect them with guest-exec-status"
-                )));
+                return Err(CommandError::TooManyProcesses);
             }
             processes.forget_past(MAX_KEPT - 1);
             if processes.room(input_bytes) < input_bytes {
@@ -402,7 +397,7 @@ impl ExecTable {
             stdin: input.is_some(),
             mode,
         })
-        .map_err(CommandError::msg)?;
+        .map_err(CommandError::Spawn)?;
         let pid = i64::from(spawned.child.id());
         let pidfd = rustix::process::pidfd_open(
             rustix::process::Pid::from_child(&spawned.child),
@@ -442,35 +437,25 @@ impl ExecTable {
 
     /// `guest-exec-status`: how the process is doing; once it has finished,
     /// its outcome and output, handed out this once.
-    pub fn status(&self, pid: i64) -> Result<GuestExecStatus, CommandError> {
+    fn status(&self, pid: i64) -> Result<GuestExecStatus, CommandError> {
         log::info!("guest-exec-status called, pid: {}", pid as u32);
         let mut processes = self.processes();
-        let process = processes
-            .by_pid
-            .get_mut(&pid)
-            .ok_or_else(|| CommandError::msg(UNKNOWN_PID))?;
+        let process = processes.by_pid.get_mut(&pid).ok_or(CommandError::UnknownPid)?;
         process.reap();
         if !process.finished() {
             return Ok(GuestExecStatus::default());
         }
-        let process = processes
-            .by_pid
-            .remove(&pid)
-            .ok_or_else(|| CommandError::msg(UNKNOWN_PID))?;
+        let process = processes.by_pid.remove(&pid).ok_or(CommandError::UnknownPid)?;
         drop(processes);
         // The process's stdin pipe, if something still holds it open,
         // closes here.
         Ok(process.into_status())
     }
 
-    /// How many processes are remembered (for tests and diagnostics).
-    pub fn len(&self) -> usize {
+    /// How many processes are remembered.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.processes().by_pid.len()
-    }
-
-    /// Whether no process is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -492,13 +477,7 @@ impl Drop for Reservation<'_> {
 
 /// The error of a `guest-exec` whose input does not fit in the budget.
 fn input_too_large(input: usize, held: usize, budget: usize) -> CommandError {
-    CommandError::msg(format!(
-        "guest-exec: input-data of {input} bytes does not fit in the {} MiB that guest-exec \
-         may hold for the input and output of all its processes ({held} bytes are held by \
-         processes still running or not collected); collect finished processes with \
-         guest-exec-status, or send less input",
-        budget >> 20
-    ))
+    CommandError::ExecInputTooLarge { input, held, budget }
 }
 
 #[cfg(test)]

@@ -1,26 +1,101 @@
-//! Running a system program for a command (the shutdown program, the
-//! fsfreeze hook), reporting its failure as QEMU's agent does.
+//! Running a system program for a command (the shutdown program,
+//! `hwclock`, `chpasswd`, the fsfreeze hook), finding it, and reporting its
+//! failure as QEMU's agent does ([`ChildFailure`]).
 //!
 //! The program runs in a process group of its own, with standard input
 //! `/dev/null` (or a pipe carrying `input`) and standard output and error
-//! both captured. On failure the host reads, as QEMU words it, `child
-//! process has failed to ACTION: OUTPUT` (or `: exit status N` when the
-//! program said nothing), or `child process has terminated abnormally` when
-//! a signal ended it. A program that cannot be started reads as QEMU's
-//! child reports it: `failed to exec 'PROGRAM': REASON`.
+//! both captured.
+//!
+//! Programs named without a path are looked up in `PATH`, as QEMU looks
+//! them up. An agent started with no `PATH` at all (by an init that sets
+//! none, as in a bare initramfs) looks in [`DEFAULT_PATH`], systemd's
+//! search path for services, so that `chpasswd` in `/usr/sbin` is still
+//! found.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::error::CommandError;
-use crate::sys::io_strerror;
+use crate::error::{Cause, CommandError};
 
 /// Most output kept for an error message.
 const MAX_OUTPUT: usize = 64 * 1024;
 
-pub use crate::sys::cloexec_inherited_fds;
+/// Where programs are looked up when the agent has no `PATH`.
+pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The search path to give helper programs: `None` (the agent's own
+/// `PATH`) when it has one, else [`DEFAULT_PATH`].
+pub(crate) fn program_path() -> Option<OsString> {
+    match std::env::var_os("PATH") {
+        Some(_) => None,
+        None => Some(OsString::from(DEFAULT_PATH)),
+    }
+}
+
+/// `program` as it is to be run: by name (looked up in `PATH`) when the
+/// agent has a `PATH` or [`DEFAULT_PATH`] holds no such file, else its
+/// path in [`DEFAULT_PATH`].
+pub(crate) fn locate(program: &str) -> OsString {
+    program_path()
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(program))
+                .find(|candidate| Path::new(candidate).is_file())
+        })
+        .map_or_else(|| OsString::from(program), PathBuf::into_os_string)
+}
+
+/// How a helper program failed, as QEMU words it (`child process has
+/// failed to ACTION: ...`, see `CommandError::Child`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ChildFailure {
+    /// It could not be started: `failed to exec 'PROGRAM': REASON`, as
+    /// QEMU's child reports it.
+    Exec {
+        /// The program.
+        program: String,
+        /// Why.
+        cause: Cause,
+    },
+    /// Something else went wrong around it (a pipe, the wait).
+    System(Cause),
+    /// It exited with a non-zero status, printing `output` (perhaps
+    /// nothing).
+    Exit {
+        /// Its exit status.
+        code: i32,
+        /// What it printed.
+        output: String,
+    },
+    /// A signal ended it, after it printed `output` (perhaps nothing).
+    Signal {
+        /// What it printed.
+        output: String,
+    },
+}
+
+impl ChildFailure {
+    /// The failure of a program that could not be started.
+    pub(crate) fn exec(program: &OsStr, error: &std::io::Error) -> Self {
+        ChildFailure::Exec {
+            program: program.to_string_lossy().into_owned(),
+            cause: error.into(),
+        }
+    }
+
+    /// The failure of a program that ended with `status` after printing
+    /// `output`; `None` for a success.
+    pub(crate) fn of_status(status: std::process::ExitStatus, output: String) -> Option<Self> {
+        match (status.code(), status.signal()) {
+            (Some(0), _) => None,
+            (Some(code), _) => Some(ChildFailure::Exit { code, output }),
+            (None, _) => Some(ChildFailure::Signal { output }),
+        }
+    }
+}
 
 /// Whether an environment variable of the agent is the agent's own
 /// business, never passed to a program it starts: its settings and test
@@ -46,7 +121,7 @@ fn withhold_agent_variables(command: &mut Command, inherited: impl Iterator<Item
 /// Starts `command`, the way every program the agent runs is started: with
 /// none of the agent's own variables ([`is_agent_variable`]) unless the
 /// caller set them on `command` itself (its descriptors are close-on-exec
-/// from start-up on, see [`cloexec_inherited_fds`]). Tries again for up to
+/// from start-up on, see `qga_sys::process::cloexec_inherited_fds`). Tries again for up to
 /// 2 s while the kernel says the program is being written (`ETXTBSY`): a
 /// script that was just written can still be open for writing in a child
 /// some other thread forked and has not yet replaced by its program
@@ -67,17 +142,15 @@ pub(crate) fn spawn_retrying(command: &mut Command) -> std::io::Result<std::proc
 
 /// Runs `program` with `args`, feeding it `input`, and waits for it.
 /// `action` completes "child process has failed to ...".
-pub fn run_command(
+pub(crate) fn run_command(
     program: &OsStr,
     args: &[&OsStr],
     input: Option<&[u8]>,
-    action: &str,
+    action: &'static str,
 ) -> Result<(), CommandError> {
-    let failed = |what: String| CommandError::msg(format!("child process has failed to {action}: {what}"));
-    let (mut output, writer) = std::io::pipe().map_err(|e| CommandError::io("cannot create pipe FDs", &e))?;
-    let writer_clone = writer
-        .try_clone()
-        .map_err(|e| CommandError::io("cannot create pipe FDs", &e))?;
+    let failed = |failure| CommandError::Child { action, failure };
+    let (mut output, writer) = std::io::pipe().map_err(|e| CommandError::PipeFds(e.into()))?;
+    let writer_clone = writer.try_clone().map_err(|e| CommandError::PipeFds(e.into()))?;
     let mut command = Command::new(program);
     command
         .args(args)
@@ -93,21 +166,12 @@ pub fn run_command(
     // The command holds the pipe's write ends until dropped; without this
     // the read below would never see the end of the output.
     drop(command);
-    let mut child = spawned.map_err(|e| {
-        failed(format!(
-            "failed to exec '{}': {}\n",
-            program.to_string_lossy(),
-            io_strerror(&e)
-        ))
-    })?;
+    let mut child = spawned.map_err(|e| failed(ChildFailure::exec(program, &e)))?;
     if let (Some(mut stdin), Some(input)) = (child.stdin.take(), input) {
         if let Err(e) = stdin.write_all(input) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(CommandError::io(
-                format!("{action}: cannot write to stdin pipe"),
-                &e,
-            ));
+            return Err(CommandError::ChildStdin(action, e.into()));
         }
     }
     let mut text = Vec::new();
@@ -122,25 +186,16 @@ pub fn run_command(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 let _ = child.wait();
-                return Err(CommandError::io(
-                    format!("{action}: cannot read from stdout/stderr pipe"),
-                    &e,
-                ));
+                return Err(CommandError::ChildOutput(action, e.into()));
             }
         }
     }
     let status = child
         .wait()
-        .map_err(|e| CommandError::io(format!("failed to wait for child (pid: {})", child.id()), &e))?;
-    let text = String::from_utf8_lossy(&text);
-    match (status.code(), status.signal()) {
-        (Some(0), _) => Ok(()),
-        (Some(code), _) if text.is_empty() => Err(failed(format!("exit status {code}"))),
-        (Some(_), _) => Err(failed(text.into_owned())),
-        (None, _) if text.is_empty() => Err(CommandError::msg("child process has terminated abnormally")),
-        (None, _) => Err(CommandError::msg(format!(
-            "child process has terminated abnormally: {text}"
-        ))),
+        .map_err(|e| CommandError::ChildWait(child.id(), e.into()))?;
+    match ChildFailure::of_status(status, String::from_utf8_lossy(&text).into_owned()) {
+        None => Ok(()),
+        Some(failure) => Err(failed(failure)),
     }
 }
 
@@ -155,7 +210,7 @@ mod tests {
             input,
             "test",
         )
-        .map_err(|e| e.0)
+        .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -179,7 +234,9 @@ mod tests {
             "child process has failed to test: exit status 1"
         );
         assert_eq!(
-            run_command(OsStr::new("/nonexistent/prog"), &[], None, "shutdown").unwrap_err().0,
+            run_command(OsStr::new("/nonexistent/prog"), &[], None, "shutdown")
+                .unwrap_err()
+                .to_string(),
             "child process has failed to shutdown: failed to exec '/nonexistent/prog': No such file or directory\n"
         );
     }

@@ -9,14 +9,22 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
+use qga_protocol::schema::{Empty, GuestShutdownArgs};
 use rustix::fs::Access;
 
+use crate::agent::Agent;
 use crate::error::CommandError;
 use crate::run::run_command;
 
+/// `guest-shutdown`: the programs are in the sbin root.
+pub(crate) fn shutdown(agent: &Agent, args: GuestShutdownArgs) -> Result<Empty, CommandError> {
+    let mode = ShutdownMode::parse(args.mode.as_deref())?;
+    run_shutdown(&agent.roots().sbin, mode).map(|()| Empty {})
+}
+
 /// Which shutdown the host asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShutdownMode {
+enum ShutdownMode {
     /// Power off (`powerdown`, the default).
     Powerdown,
     /// Halt without powering off.
@@ -27,15 +35,12 @@ pub enum ShutdownMode {
 
 impl ShutdownMode {
     /// Parses the `mode` argument.
-    pub fn parse(mode: Option<&str>) -> Result<Self, CommandError> {
+    fn parse(mode: Option<&str>) -> Result<Self, CommandError> {
         match mode {
             None | Some("powerdown") => Ok(ShutdownMode::Powerdown),
             Some("halt") => Ok(ShutdownMode::Halt),
             Some("reboot") => Ok(ShutdownMode::Reboot),
-            // QEMU's text, unbalanced parenthesis included.
-            Some(_) => Err(CommandError::msg(
-                "mode is invalid (valid values are: halt|powerdown|reboot",
-            )),
+            Some(_) => Err(CommandError::ShutdownMode),
         }
     }
 
@@ -57,7 +62,7 @@ impl ShutdownMode {
 }
 
 /// Runs the system's shutdown program from `sbin` (normally `/sbin`).
-pub fn shutdown(sbin: &Path, mode: ShutdownMode) -> Result<(), CommandError> {
+fn run_shutdown(sbin: &Path, mode: ShutdownMode) -> Result<(), CommandError> {
     log::warn!("guest-shutdown called, mode: {mode:?}");
     let direct: PathBuf = sbin.join(mode.program());
     if rustix::fs::access(&direct, Access::EXEC_OK).is_ok() {
@@ -91,7 +96,7 @@ mod tests {
         assert_eq!(ShutdownMode::parse(None).unwrap(), ShutdownMode::Powerdown);
         assert_eq!(ShutdownMode::parse(Some("halt")).unwrap(), ShutdownMode::Halt);
         assert_eq!(
-            ShutdownMode::parse(Some("x")).unwrap_err().0,
+            ShutdownMode::parse(Some("x")).unwrap_err().to_string(),
             "mode is invalid (valid values are: halt|powerdown|reboot"
         );
     }
@@ -102,9 +107,9 @@ mod tests {
         let log = dir.path().join("log");
         stand_in(dir.path(), "shutdown", &log, 0);
         stand_in(dir.path(), "reboot", &log, 0);
-        shutdown(dir.path(), ShutdownMode::Reboot).unwrap();
-        shutdown(dir.path(), ShutdownMode::Powerdown).unwrap();
-        shutdown(dir.path(), ShutdownMode::Halt).unwrap();
+        run_shutdown(dir.path(), ShutdownMode::Reboot).unwrap();
+        run_shutdown(dir.path(), ShutdownMode::Powerdown).unwrap();
+        run_shutdown(dir.path(), ShutdownMode::Halt).unwrap();
         assert_eq!(
             std::fs::read_to_string(&log).unwrap(),
             "reboot \nshutdown -h -P +0 hypervisor initiated shutdown\nshutdown -h -H +0 hypervisor initiated shutdown\n"
@@ -117,12 +122,14 @@ mod tests {
         let log = dir.path().join("log");
         stand_in(dir.path(), "poweroff", &log, 4);
         assert_eq!(
-            shutdown(dir.path(), ShutdownMode::Powerdown).unwrap_err().0,
+            run_shutdown(dir.path(), ShutdownMode::Powerdown)
+                .unwrap_err()
+                .to_string(),
             "child process has failed to shutdown: exit status 4"
         );
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(
-            shutdown(empty.path(), ShutdownMode::Halt).unwrap_err().0,
+            run_shutdown(empty.path(), ShutdownMode::Halt).unwrap_err().to_string(),
             format!(
                 "child process has failed to shutdown: failed to exec '{}/shutdown': No such file or directory\n",
                 empty.path().display()

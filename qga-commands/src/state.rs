@@ -10,21 +10,22 @@
 //! Both names and formats are QEMU's, so either agent can take over the
 //! other's state directory.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use qga_sys::fs::create_unique;
+use qga_sys::keyfile::KeyFile;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::CommandError;
 
 /// The first handle a fresh state directory hands out.
-pub const FIRST_HANDLE: i64 = 1000;
+const FIRST_HANDLE: i64 = 1000;
 
 const STATE_FILE: &str = "qga.state";
 const FROZEN_MARKER: &str = "qga.state.isfrozen";
@@ -33,7 +34,7 @@ const MAX_STATE_SIZE: u64 = 64 * 1024;
 
 /// The persistent handle counter.
 #[derive(Debug)]
-pub struct PersistentState {
+pub(crate) struct PersistentState {
     path: PathBuf,
     /// The state directory, opened once: the file is always read and
     /// replaced in this directory, whatever later becomes of its path.
@@ -59,18 +60,11 @@ pub enum StateError {
     NotAFile(PathBuf),
 }
 
-fn parse_counter(text: &str) -> Option<i64> {
-    let mut in_global = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_global = line == "[global]";
-        } else if in_global {
-            if let Some(value) = line.strip_prefix("fd_counter=") {
-                return value.trim().parse().ok();
-            }
-        }
-    }
-    None
+/// The next handle a state file records (`fd_counter` of its `[global]`
+/// group, read as GLib's `g_key_file_get_integer` reads it).
+fn parse_counter(text: &[u8]) -> Option<i64> {
+    let file = KeyFile::parse(text).ok()?;
+    file.value("global", "fd_counter")?.trim_end().parse().ok()
 }
 
 /// Opens the directory `path` (following links on the way: it is the
@@ -83,47 +77,9 @@ fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
     )
 }
 
-/// A name for a temporary file beside `stem` that no other process can
-/// guess: `.<stem>.<16 hex digits>` (the stem cut to 64 bytes).
-fn unpredictable_name(stem: &OsStr) -> OsString {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    // `RandomState` is keyed from the system's random source.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u32(std::process::id());
-    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        hasher.write_u128(now.as_nanos());
-    }
-    let stem = stem.as_bytes();
-    let mut name = b".".to_vec();
-    name.extend_from_slice(&stem[..stem.len().min(64)]);
-    name.extend_from_slice(format!(".{:016x}", hasher.finish()).as_bytes());
-    OsString::from_vec(name)
-}
-
-/// Creates a new file in `dir`, for writing and then renaming over the file
-/// named `stem`: under an unpredictable name (`.<stem>.<random>`), only if
-/// nothing has that name (never opening an existing file, never through a
-/// symbolic link), readable and writable, close-on-exec, with `mode` less
-/// the umask. Returns its name and descriptor.
-pub fn create_unique(dir: impl AsFd, stem: &OsStr, mode: u32) -> std::io::Result<(OsString, OwnedFd)> {
-    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let mut tries = 0;
-    loop {
-        let name = unpredictable_name(stem);
-        match rustix::fs::openat(dir.as_fd(), name.as_os_str(), flags, Mode::from_raw_mode(mode)) {
-            Ok(fd) => return Ok((name, fd)),
-            Err(Errno::EXIST) if tries < 16 => tries += 1,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
 /// Reads `qga.state` in `dir`, without following a symbolic link or
 /// opening anything but a regular file. `Ok(None)` if there is none.
-fn read_state(dir: &OwnedFd, path: &Path) -> Result<Option<String>, StateError> {
+fn read_state(dir: &OwnedFd, path: &Path) -> Result<Option<Vec<u8>>, StateError> {
     let io = |e: Errno| StateError::Io {
         path: path.to_path_buf(),
         source: e.into(),
@@ -139,15 +95,11 @@ fn read_state(dir: &OwnedFd, path: &Path) -> Result<Option<String>, StateError> 
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
         return Err(StateError::NotAFile(path.to_path_buf()));
     }
-    let mut bytes = Vec::new();
-    File::from(fd)
-        .take(MAX_STATE_SIZE)
-        .read_to_end(&mut bytes)
-        .map_err(|source| StateError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    let bytes = qga_sys::fs::read_capped_fd(fd, MAX_STATE_SIZE).map_err(|source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Some(bytes))
 }
 
 impl PersistentState {
@@ -155,7 +107,7 @@ impl PersistentState {
     /// written at once unless `create` is false (as while frozen, when the
     /// agent must not write). A symbolic link or anything but a regular
     /// file there is an error.
-    pub fn load(statedir: &Path, create: bool) -> Result<Self, StateError> {
+    pub(crate) fn load(statedir: &Path, create: bool) -> Result<Self, StateError> {
         let path = statedir.join(STATE_FILE);
         let io = |source| StateError::Io {
             path: path.clone(),
@@ -179,7 +131,7 @@ impl PersistentState {
     }
 
     /// Takes the next handle, committing the new counter to disk first.
-    pub fn take_handle(&self) -> Result<i64, CommandError> {
+    pub(crate) fn take_handle(&self) -> Result<i64, CommandError> {
         let mut next = self.next_handle.lock().unwrap_or_else(|e| e.into_inner());
         let handle = *next;
         let following = if handle == i64::MAX {
@@ -189,7 +141,7 @@ impl PersistentState {
         };
         if let Err(e) = write_state(&self.dir, following) {
             log::warn!("failed to write {}: {e}", self.path.display());
-            return Err(CommandError::msg("failed to commit persistent state to disk"));
+            return Err(CommandError::StateCommit);
         }
         *next = following;
         Ok(handle)
@@ -219,14 +171,14 @@ fn write_state(dir: &OwnedFd, next: i64) -> std::io::Result<()> {
 /// The on-disk note that filesystems are frozen. It is never followed if
 /// it is a symbolic link: its presence is what counts.
 #[derive(Debug, Clone)]
-pub struct FrozenMarker {
+pub(crate) struct FrozenMarker {
     statedir: PathBuf,
     path: PathBuf,
 }
 
 impl FrozenMarker {
     /// The marker of `statedir`.
-    pub fn new(statedir: &Path) -> Self {
+    pub(crate) fn new(statedir: &Path) -> Self {
         FrozenMarker {
             statedir: statedir.to_path_buf(),
             path: statedir.join(FROZEN_MARKER),
@@ -243,7 +195,7 @@ impl FrozenMarker {
 
     /// Whether a (possibly earlier) agent left filesystems frozen:
     /// something is there by the marker's name.
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.dir()
             .and_then(|dir| rustix::fs::statat(dir, FROZEN_MARKER, AtFlags::SYMLINK_NOFOLLOW))
             .is_ok()
@@ -252,7 +204,7 @@ impl FrozenMarker {
     /// Records the frozen state: a new empty file, mode 0600 (as QEMU),
     /// created only where nothing is (an existing regular file is kept;
     /// anything else there is removed first, never followed).
-    pub fn set(&self) {
+    pub(crate) fn set(&self) {
         if let Err(e) = self.try_set() {
             log::warn!(
                 "unable to create {}, fsfreeze may not function properly: {e}",
@@ -286,7 +238,7 @@ impl FrozenMarker {
 
     /// Clears the frozen state (removing a symbolic link itself, not what
     /// it points to).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         match self
             .dir()
             .and_then(|dir| rustix::fs::unlinkat(dir, FROZEN_MARKER, AtFlags::empty()))
@@ -326,12 +278,15 @@ mod tests {
 
     #[test]
     fn reads_qemu_state_files() {
-        assert_eq!(parse_counter("[global]\nfd_counter=1234\n"), Some(1234));
+        assert_eq!(parse_counter(b"[global]\nfd_counter=1234\n"), Some(1234));
+        // GLib's rules: spaces around the key and value are allowed.
         assert_eq!(
-            parse_counter("# c\n[other]\nfd_counter=1\n[global]\n fd_counter = 7\n"),
-            None
+            parse_counter(b"# c\n[other]\nfd_counter=1\n[global]\n fd_counter = 7 \n"),
+            Some(7)
         );
-        assert_eq!(parse_counter("[global]\nfd_counter=7\n"), Some(7));
+        assert_eq!(parse_counter(b"[other]\nfd_counter=7\n"), None);
+        assert_eq!(parse_counter(b"[global]\nfd_counter=x\n"), None);
+        assert_eq!(parse_counter(b"fd_counter=7\n"), None);
     }
 
     #[test]
@@ -421,26 +376,6 @@ mod tests {
             PersistentState::load(fifo.path(), true),
             Err(StateError::NotAFile(_))
         ));
-    }
-
-    #[test]
-    fn temporary_names_are_unpredictable_and_never_reuse_a_file() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = open_dir(tmp.path()).unwrap();
-        let stem = OsStr::new("qga.state");
-        let (a, fd_a) = create_unique(&dir, stem, 0o600).unwrap();
-        let (b, _fd_b) = create_unique(&dir, stem, 0o600).unwrap();
-        assert_ne!(a, b);
-        let a = a.to_string_lossy().into_owned();
-        assert!(
-            a.starts_with(".qga.state.") && a.len() == ".qga.state.".len() + 16,
-            "{a}"
-        );
-        assert_ne!(a, format!("qga.state.{}", std::process::id()));
-        assert!(rustix::fs::fstat(&fd_a).unwrap().st_size == 0);
-        let long = OsString::from("x".repeat(255));
-        let (name, _) = create_unique(&dir, &long, 0o600).unwrap();
-        assert!(name.len() <= 255);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use rustix::io::Errno;
 
 /// An agent's hold on its state directory.
 #[derive(Debug, Default)]
-pub struct StatedirHold {
+pub(crate) struct StatedirHold {
     /// The locked directory, while this agent holds it with a lock.
     locked: Mutex<Option<File>>,
     /// Another agent holds the directory.
@@ -38,7 +38,7 @@ fn open_dir(statedir: &Path) -> std::io::Result<File> {
 
 impl StatedirHold {
     /// Takes `statedir` if no other agent holds it.
-    pub fn take(statedir: &Path) -> StatedirHold {
+    pub(crate) fn take(statedir: &Path) -> StatedirHold {
         let hold = StatedirHold::default();
         let Ok(dir) = open_dir(statedir) else {
             return hold;
@@ -52,23 +52,18 @@ impl StatedirHold {
         hold
     }
 
-    /// A hold that takes nothing (an agent that only lists its commands).
-    pub fn none() -> StatedirHold {
-        StatedirHold::default()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<File>> {
         self.locked.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether another agent holds the directory.
-    pub fn is_elsewhere(&self) -> bool {
+    pub(crate) fn is_elsewhere(&self) -> bool {
         self.elsewhere.load(Ordering::SeqCst)
     }
 
     /// When another agent holds the directory: waits, on a thread of its
     /// own, until it lets go, takes the directory and calls `took_over`.
-    pub fn take_over_later(
+    pub(crate) fn take_over_later(
         self: &std::sync::Arc<Self>,
         statedir: PathBuf,
         took_over: impl FnOnce() + Send + 'static,
@@ -105,7 +100,7 @@ impl StatedirHold {
     /// Lets go of the directory (an agent on its way out, before anything
     /// that may keep the process around: a thread stuck in the kernel
     /// would keep the lock, held by the descriptor table, with it).
-    pub fn release(&self) {
+    pub(crate) fn release(&self) {
         if let Some(dir) = self.lock().take() {
             let _ = flock(&dir, FlockOperation::Unlock);
         }

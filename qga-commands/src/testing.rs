@@ -224,25 +224,13 @@ impl GuestUser {
             account_tool("useradd", &["-m", "-U", "-s", "/bin/sh", &name]),
             "useradd {name} failed"
         );
-        let line = std::fs::read_to_string("/etc/passwd")
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.split(':').next() == Some(name.as_str()))
-            .map(str::to_string);
-        let Some(line) = line else {
+        let passwd = std::fs::read("/etc/passwd").unwrap_or_default();
+        let Some(qga_sys::passwd::Passwd { uid, gid, home }) =
+            qga_sys::passwd::find_user(&passwd, name.as_bytes())
+        else {
             panic!("{name} is not in /etc/passwd after useradd");
         };
-        let fields: Vec<&str> = line.split(':').collect();
-        let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u32>().ok());
-        let (Some(uid), Some(gid), Some(home)) = (number(2), number(3), fields.get(5)) else {
-            panic!("bad passwd line {line}");
-        };
-        Some(GuestUser {
-            uid,
-            gid,
-            home: PathBuf::from(home),
-            name,
-        })
+        Some(GuestUser { uid, gid, home, name })
     }
 
     /// The user name.

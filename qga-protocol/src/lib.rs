@@ -14,6 +14,9 @@
 //! - [`Request`], [`Reply`], [`encode_return`], [`encode_error`]: the
 //!   message shapes, written byte for byte as QEMU's agent writes them;
 //! - [`Client`]: a host-side connection with the sync handshake;
+//! - [`Service`], [`Link`], [`Wait`]: how an agent's conversation with a
+//!   host is driven over a byte stream, between the sans-IO side and the
+//!   transport;
 //! - [`schema`]: the commands' argument and result types.
 #![forbid(unsafe_code)]
 
@@ -23,6 +26,7 @@ mod limits;
 mod message;
 mod parser;
 pub mod schema;
+mod stream;
 mod writer;
 
 pub use client::{fresh_sync_id, Client, ClientError, MAX_REPLY_BYTES};
@@ -33,4 +37,5 @@ pub use message::{
     Request, RequestError, ECHO_MAX, ID_MAX, SENTINEL,
 };
 pub use parser::{parse_message, ParseError};
+pub use stream::{Link, Service, Wait};
 pub use writer::{format_g17, to_json, write_json, QemuFormatter};

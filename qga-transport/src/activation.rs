@@ -69,9 +69,28 @@ impl ActivatedSocket {
         let flags = rustix::fs::fcntl_getfl(&fd).map_err(ActivationError::Unusable)?;
         rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK)
             .map_err(ActivationError::Unusable)?;
+        Ok(Some(ActivatedSocket::new(fd, method)))
+    }
+
+    /// A listening socket `fd` of `method`'s family.
+    fn new(fd: OwnedFd, method: Method) -> Self {
         // Until told otherwise, a vsock socket serves the host alone.
         let gate = (method == Method::VsockListen).then(|| PeerGate::new(VsockPeers::default()));
-        Ok(Some(ActivatedSocket { fd, method, gate }))
+        ActivatedSocket { fd, method, gate }
+    }
+
+    /// A socket as if handed over, for tests of what is done with one.
+    #[cfg(test)]
+    pub(crate) fn for_tests(fd: OwnedFd, method: Method) -> Self {
+        ActivatedSocket::new(fd, method)
+    }
+
+    /// Whether a vsock peer `cid` would be served; `None` for a Unix
+    /// socket.
+    #[cfg(test)]
+    pub(crate) fn admits(&self, cid: u32) -> Option<bool> {
+        use crate::vsock::Verdict;
+        self.gate.as_ref().map(|gate| gate.judge(cid) == Verdict::Accept)
     }
 
     /// The socket, serving only `peers` if it is a vsock socket (a Unix

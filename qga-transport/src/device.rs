@@ -14,12 +14,13 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use qga_protocol::Service;
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::termios::{self, OptionalActions, QueueSelector, SpecialCodeIndex};
 
-use crate::serve::{ChannelLink, Service, READ_CHUNK};
+use crate::serve::{ChannelLink, Ended, READ_CHUNK};
 use crate::stop::StopSignal;
 
 /// How often a virtio-serial port without a host is looked at again.
@@ -40,15 +41,6 @@ pub struct DeviceChannel {
     fd: OwnedFd,
     path: PathBuf,
     kind: DeviceKind,
-}
-
-/// How serving a device ended.
-#[derive(Debug)]
-pub enum DeviceEnd {
-    /// Stopping was requested.
-    Stopped,
-    /// The device failed (it was removed, say).
-    Failed(Errno),
 }
 
 impl DeviceChannel {
@@ -94,16 +86,16 @@ pub(crate) fn pause(stop: &StopSignal, interval: Duration) -> bool {
     stop.is_raised()
 }
 
-/// Serves the host on `device` until stopping is requested or the device
-/// fails.
-pub fn serve_device(device: &DeviceChannel, service: &mut dyn Service, stop: &StopSignal) -> DeviceEnd {
+/// Serves the host on `device` until stopping is requested
+/// ([`Ended::Stopped`]) or the device fails ([`Ended::Failed`]).
+pub fn serve_device(device: &DeviceChannel, service: &mut dyn Service, stop: &StopSignal) -> Ended {
     let fd = device.fd.as_fd();
     let mut buf = vec![0u8; READ_CHUNK];
     let mut link = ChannelLink::new(fd, stop);
     let mut host_present = true;
     loop {
         if stop.is_raised() {
-            return DeviceEnd::Stopped;
+            return Ended::Stopped;
         }
         let mut fds = [
             PollFd::from_borrowed_fd(fd, PollFlags::IN),
@@ -111,19 +103,19 @@ pub fn serve_device(device: &DeviceChannel, service: &mut dyn Service, stop: &St
         ];
         match poll(&mut fds, None) {
             Ok(_) | Err(Errno::INTR) => {}
-            Err(e) => return DeviceEnd::Failed(e),
+            Err(e) => return Ended::Failed(e),
         }
         if !fds[1].revents().is_empty() {
-            return DeviceEnd::Stopped;
+            return Ended::Stopped;
         }
         let events = fds[0].revents();
         if events.intersects(PollFlags::ERR | PollFlags::NVAL) {
-            return DeviceEnd::Failed(Errno::IO);
+            return Ended::Failed(Errno::IO);
         }
         let n = match rustix::io::read(fd, &mut buf) {
             Ok(n) => n,
             Err(Errno::AGAIN | Errno::INTR) => 0,
-            Err(e) => return DeviceEnd::Failed(e),
+            Err(e) => return Ended::Failed(e),
         };
         if n == 0 {
             if events.contains(PollFlags::HUP) || events.contains(PollFlags::IN) {
@@ -135,7 +127,7 @@ pub fn serve_device(device: &DeviceChannel, service: &mut dyn Service, stop: &St
                     host_present = false;
                 }
                 if pause(stop, HOST_POLL_INTERVAL) {
-                    return DeviceEnd::Stopped;
+                    return Ended::Stopped;
                 }
             }
             continue;
@@ -146,7 +138,7 @@ pub fn serve_device(device: &DeviceChannel, service: &mut dyn Service, stop: &St
         }
         service.input(&buf[..n], &mut link);
         if stop.is_raised() {
-            return DeviceEnd::Stopped;
+            return Ended::Stopped;
         }
         if let Some(e) = link.take_failure() {
             // The host went away before reading its replies; they are lost,

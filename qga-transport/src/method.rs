@@ -3,11 +3,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// How the agent reaches the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the agent reaches the host. The default, when neither the command
+/// line nor the configuration file names one, is QEMU's: virtio-serial.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Method {
     /// A virtio-serial port: a character device that reports hang-up while
-    /// no host is connected.
+    /// no host is connected. The default method.
+    #[default]
     VirtioSerial,
     /// A serial port (a tty), put in raw mode.
     IsaSerial,
@@ -41,6 +43,12 @@ impl Method {
         }
     }
 
+    /// `path`, or the method's default device when none is given (for
+    /// methods that have one).
+    pub fn path_or_default(self, path: Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+        path.or_else(|| self.default_path().map(std::path::PathBuf::from))
+    }
+
     /// The device used when no `-p` is given, for methods that have one.
     pub fn default_path(self) -> Option<&'static str> {
         match self {
@@ -71,6 +79,16 @@ impl FromStr for Method {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_is_virtio_serial_with_its_port() {
+        assert_eq!(Method::default(), Method::VirtioSerial);
+        assert_eq!(Method::default().as_str(), "virtio-serial");
+        assert_eq!(
+            Method::default().default_path(),
+            Some("/dev/virtio-ports/org.qemu.guest_agent.0")
+        );
+    }
 
     #[test]
     fn names_round_trip() {

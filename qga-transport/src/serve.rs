@@ -1,10 +1,10 @@
 //! The serving loop: wait for a host, read its bytes, hand them to the
-//! session, write the replies back, and start over when the host goes.
+//! service, write the replies back, and start over when the host goes.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use qapi_core::{Link, Wait};
+use qga_protocol::{Link, Service, Wait};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::{self, Errno};
 
@@ -13,26 +13,6 @@ use crate::stop::StopSignal;
 
 /// How much is read from the channel at a time.
 pub const READ_CHUNK: usize = 64 * 1024;
-
-/// What serves one host connection: fed the bytes the host sends, it
-/// answers through the [`Link`], which it may also use to wait for work in
-/// progress while it watches the host.
-pub trait Service {
-    /// Handles bytes from the host.
-    fn input(&mut self, input: &[u8], link: &mut dyn Link);
-    /// The host went away; partial input is to be forgotten.
-    fn disconnected(&mut self);
-}
-
-impl Service for qapi_core::Session {
-    fn input(&mut self, input: &[u8], link: &mut dyn Link) {
-        self.feed(input, link);
-    }
-
-    fn disconnected(&mut self) {
-        self.reset();
-    }
-}
 
 /// What woke a wait.
 pub(crate) enum Wake {
@@ -98,7 +78,7 @@ pub(crate) fn write_all(fd: BorrowedFd<'_>, mut data: &[u8], stop: &StopSignal) 
     Ok(())
 }
 
-/// The session's [`Link`] over a channel descriptor: replies are written
+/// The service's [`Link`] over a channel descriptor: replies are written
 /// to it; while a command runs, the worker's pipe, the channel and the stop
 /// pipe are polled together.
 pub(crate) struct ChannelLink<'a> {
@@ -192,17 +172,21 @@ impl Link for ChannelLink<'_> {
     }
 }
 
-/// How a connection ended.
+/// How serving a connection ([`serve_connection`]) or a device
+/// ([`serve_device`](crate::serve_device)) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
-    /// The host hung up or the connection failed.
+    /// The host hung up or the connection failed (a connection only: a
+    /// device outlives its hosts).
     HungUp,
     /// Stopping was requested.
     Stopped,
+    /// The device failed (it was removed, say; a device only).
+    Failed(Errno),
 }
 
-/// Serves one connected, non-blocking stream until the host hangs up or
-/// stopping is requested.
+/// Serves one connected, non-blocking stream until the host hangs up
+/// ([`Ended::HungUp`]) or stopping is requested ([`Ended::Stopped`]).
 pub fn serve_connection(fd: BorrowedFd<'_>, service: &mut dyn Service, stop: &StopSignal) -> Ended {
     let mut buf = vec![0u8; READ_CHUNK];
     let mut link = ChannelLink::new(fd, stop);

@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
+use qga_sys::fs::{create_fresh, unpredictable_name};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
@@ -51,50 +52,31 @@ pub struct UnixChannel {
     file_id: (u64, u64),
 }
 
-/// A name no other process can guess, for a file made beside another.
-fn unpredictable_name() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    // `RandomState` is keyed from the system's random source.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u32(std::process::id());
-    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        hasher.write_u128(now.as_nanos());
-    }
-    format!(".qga-{:016x}", hasher.finish())
-}
-
 /// A directory only this process's user can enter, made beside the socket
 /// path; removed with what is left in it when dropped.
 struct PrivateDir<'a> {
     parent: &'a OwnedFd,
-    name: String,
+    name: OsString,
     fd: OwnedFd,
 }
 
 impl<'a> PrivateDir<'a> {
     fn create(parent: &'a OwnedFd) -> rustix::io::Result<PrivateDir<'a>> {
-        let mut tries = 0;
-        let name = loop {
-            let name = unpredictable_name();
-            match rustix::fs::mkdirat(parent, name.as_str(), Mode::RWXU) {
-                Ok(()) => break name,
-                Err(Errno::EXIST) if tries < 16 => tries += 1,
-                Err(e) => return Err(e),
-            }
-        };
+        let (name, ()) = create_fresh(
+            || unpredictable_name(OsStr::new("qga")),
+            |name| rustix::fs::mkdirat(parent, name, Mode::RWXU),
+        )
+        .map_err(|e| e.errno)?;
         let opened = rustix::fs::openat(
             parent,
-            name.as_str(),
+            name.as_os_str(),
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         );
         let fd = match opened {
             Ok(fd) => fd,
             Err(e) => {
-                let _ = rustix::fs::unlinkat(parent, name.as_str(), AtFlags::REMOVEDIR);
+                let _ = rustix::fs::unlinkat(parent, name.as_os_str(), AtFlags::REMOVEDIR);
                 return Err(e);
             }
         };
@@ -122,7 +104,7 @@ impl<'a> PrivateDir<'a> {
 impl Drop for PrivateDir<'_> {
     fn drop(&mut self) {
         let _ = rustix::fs::unlinkat(&self.fd, INNER, AtFlags::empty());
-        let _ = rustix::fs::unlinkat(self.parent, self.name.as_str(), AtFlags::REMOVEDIR);
+        let _ = rustix::fs::unlinkat(self.parent, self.name.as_os_str(), AtFlags::REMOVEDIR);
     }
 }
 

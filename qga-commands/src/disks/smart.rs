@@ -8,13 +8,14 @@
 //! one-byte values and the two-byte composite temperature (kelvin) as
 //! numbers, each 128-bit counter as its low and high 64-bit halves. When
 //! the node cannot be opened or the command fails the disk is reported
-//! without `smart`; the failure is only logged (at debug level).
+//! without `smart`; the failure is only logged (at debug level). The
+//! ioctl and the page's decoding are `qga_sys::nvme`'s.
 
 use std::path::Path;
 
 use qga_protocol::schema::{GuestDiskBusType, GuestDiskSmart};
 
-use crate::sys::{nvme_smart_log, NVME_SMART_LOG_LEN};
+use qga_sys::nvme::{decode_smart_log, nvme_smart_log, SmartLog};
 
 /// The SMART data of the NVMe disk at device node `node`, or `None` (and
 /// a debug message) if it cannot be had.
@@ -26,13 +27,13 @@ pub(super) fn nvme_smart(node: &Path) -> Option<GuestDiskSmart> {
             log::debug!(
                 "Failed to open device: {}: {}",
                 node.display(),
-                crate::sys::strerror(e)
+                qga_sys::errno::strerror(e)
             );
             return None;
         }
     };
     match nvme_smart_log(&dev) {
-        Ok(log) => Some(decode_smart_log(&log)),
+        Ok(log) => Some(smart_reply(&decode_smart_log(&log))),
         Err(e) => {
             log::debug!("Failed to get smart: {}: {e}", node.display());
             None
@@ -40,49 +41,31 @@ pub(super) fn nvme_smart(node: &Path) -> Option<GuestDiskSmart> {
     }
 }
 
-/// The byte at `at`, widened.
-fn byte(log: &[u8; NVME_SMART_LOG_LEN], at: usize) -> i64 {
-    log.get(at).copied().map_or(0, i64::from)
+/// The halves of a 128-bit counter: low, high.
+fn halves(counter: u128) -> (u64, u64) {
+    (counter as u64, (counter >> 64) as u64)
 }
 
-/// The little-endian 64-bit number at `at`.
-fn le64(log: &[u8; NVME_SMART_LOG_LEN], at: usize) -> u64 {
-    log.get(at..at + 8)
-        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
-        .map_or(0, u64::from_le_bytes)
-}
-
-/// The low and high halves of the little-endian 128-bit counter at `at`.
-fn le128(log: &[u8; NVME_SMART_LOG_LEN], at: usize) -> (u64, u64) {
-    (le64(log, at), le64(log, at + 8))
-}
-
-/// Decodes a SMART / Health Information log page (NVMe base
-/// specification, log identifier 02h).
-pub fn decode_smart_log(log: &[u8; NVME_SMART_LOG_LEN]) -> GuestDiskSmart {
-    // Bytes 0..6; 6..32 are the endurance group summary and reserved.
-    let temperature = log
-        .get(1..3)
-        .and_then(|bytes| <[u8; 2]>::try_from(bytes).ok())
-        .map_or(0, u16::from_le_bytes);
-    // Then ten 16-byte counters from byte 32 on.
-    let (data_units_read_lo, data_units_read_hi) = le128(log, 32);
-    let (data_units_written_lo, data_units_written_hi) = le128(log, 48);
-    let (host_read_commands_lo, host_read_commands_hi) = le128(log, 64);
-    let (host_write_commands_lo, host_write_commands_hi) = le128(log, 80);
-    let (controller_busy_time_lo, controller_busy_time_hi) = le128(log, 96);
-    let (power_cycles_lo, power_cycles_hi) = le128(log, 112);
-    let (power_on_hours_lo, power_on_hours_hi) = le128(log, 128);
-    let (unsafe_shutdowns_lo, unsafe_shutdowns_hi) = le128(log, 144);
-    let (media_errors_lo, media_errors_hi) = le128(log, 160);
-    let (number_of_error_log_entries_lo, number_of_error_log_entries_hi) = le128(log, 176);
+/// The reply's `smart` member for a decoded log page.
+fn smart_reply(log: &SmartLog) -> GuestDiskSmart {
+    let (data_units_read_lo, data_units_read_hi) = halves(log.data_units_read);
+    let (data_units_written_lo, data_units_written_hi) = halves(log.data_units_written);
+    let (host_read_commands_lo, host_read_commands_hi) = halves(log.host_read_commands);
+    let (host_write_commands_lo, host_write_commands_hi) = halves(log.host_write_commands);
+    let (controller_busy_time_lo, controller_busy_time_hi) = halves(log.controller_busy_time);
+    let (power_cycles_lo, power_cycles_hi) = halves(log.power_cycles);
+    let (power_on_hours_lo, power_on_hours_hi) = halves(log.power_on_hours);
+    let (unsafe_shutdowns_lo, unsafe_shutdowns_hi) = halves(log.unsafe_shutdowns);
+    let (media_errors_lo, media_errors_hi) = halves(log.media_errors);
+    let (number_of_error_log_entries_lo, number_of_error_log_entries_hi) =
+        halves(log.number_of_error_log_entries);
     GuestDiskSmart {
         r#type: GuestDiskBusType::Nvme,
-        critical_warning: byte(log, 0),
-        temperature: temperature.into(),
-        available_spare: byte(log, 3),
-        available_spare_threshold: byte(log, 4),
-        percentage_used: byte(log, 5),
+        critical_warning: log.critical_warning.into(),
+        temperature: log.temperature.into(),
+        available_spare: log.available_spare.into(),
+        available_spare_threshold: log.available_spare_threshold.into(),
+        percentage_used: log.percentage_used.into(),
         data_units_read_lo,
         data_units_read_hi,
         data_units_written_lo,
@@ -109,6 +92,12 @@ pub fn decode_smart_log(log: &[u8; NVME_SMART_LOG_LEN]) -> GuestDiskSmart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use qga_sys::nvme::NVME_SMART_LOG_LEN;
+
+    /// The reply member for log page `log`.
+    fn decode(log: &[u8]) -> GuestDiskSmart {
+        smart_reply(&decode_smart_log(log))
+    }
 
     /// A log page with a distinct value in every reported field, and the
     /// bytes around and between them set, so that a field read from the
@@ -140,7 +129,7 @@ mod tests {
 
     #[test]
     fn every_field_comes_from_its_offset() {
-        let smart = decode_smart_log(&sample());
+        let smart = decode(&sample());
         let expected = GuestDiskSmart {
             r#type: GuestDiskBusType::Nvme,
             critical_warning: 5,
@@ -179,7 +168,7 @@ mod tests {
         log[1..3].copy_from_slice(&[0xFF, 0xFF]);
         log[5] = 255; // percentage used may exceed 100
         log[32..48].copy_from_slice(&[0xFF; 16]);
-        let smart = decode_smart_log(&log);
+        let smart = decode(&log);
         assert_eq!(smart.critical_warning, 255);
         assert_eq!(smart.temperature, 65_535);
         assert_eq!(smart.percentage_used, 255);
@@ -192,7 +181,7 @@ mod tests {
 
     #[test]
     fn serialized_as_qemu_names_the_members() {
-        let value = serde_json::to_value(decode_smart_log(&sample())).unwrap();
+        let value = serde_json::to_value(decode(&sample())).unwrap();
         assert_eq!(value["type"], "nvme");
         assert_eq!(value["temperature"], 323);
         assert_eq!(value["available-spare-threshold"], 10);

@@ -8,7 +8,7 @@ use tempfile::TempDir;
 
 use super::*;
 
-/// A temporary directory holding `sys/`, `udev/` and mount points.
+/// A temporary directory holding `sys/`, `run/udev/data/` and mount points.
 struct Fake {
     dir: TempDir,
 }
@@ -23,7 +23,7 @@ impl Fake {
             "sys/dev/block",
             "sys/class/block",
             "sys/bus/pci/drivers",
-            "udev",
+            "run/udev/data",
         ] {
             std::fs::create_dir_all(fake.path(d)).unwrap();
         }
@@ -34,11 +34,12 @@ impl Fake {
         self.dir.path().join(rel)
     }
 
-    fn roots(&self) -> SysRoots {
-        SysRoots {
+    fn roots(&self) -> SystemRoots {
+        SystemRoots {
             sys: self.path("sys"),
-            udev_data: self.path("udev"),
+            run: self.path("run"),
             dev: self.path("dev"),
+            ..SystemRoots::default()
         }
     }
 
@@ -121,7 +122,7 @@ fn machine() -> Fake {
     f.pci("sys/devices/pci0000:00/0000:00:05.0", "virtio-pci");
     f.block(SDA, "sda", 8, 0, 100);
     f.write(
-        "udev/b8:0",
+        "run/udev/data/b8:0",
         "S:disk/by-id/scsi-0QEMU\nE:ID_SERIAL=0QEMU_QEMU_HARDDISK_drive-scsi0\nG:systemd\n",
     );
 
@@ -143,7 +144,7 @@ fn machine() -> Fake {
 
     f.block(DM0, "dm-0", 252, 0, 2048);
     f.link(&format!("{DM0}/slaves/vda1"), &format!("{VDA}/vda1"));
-    f.write("udev/b252:0", "E:DM_NAME=vg-root\nE:ID_SERIAL=\n");
+    f.write("run/udev/data/b252:0", "E:DM_NAME=vg-root\nE:ID_SERIAL=\n");
 
     f.block("sys/devices/virtual/block/zram0", "zram0", 253, 0, 0);
 
@@ -220,7 +221,7 @@ fn udev_record_without_serial_wins_over_sysfs() {
         fs_devices(&f, "8:16").1[0].serial.as_deref(),
         Some("sysfs-serial")
     );
-    f.write("udev/b8:16", "E:ID_TYPE=disk\n");
+    f.write("run/udev/data/b8:16", "E:ID_TYPE=disk\n");
     assert_eq!(fs_devices(&f, "8:16").1[0].serial, None);
 }
 
@@ -325,7 +326,7 @@ fn disks_lists_disks_partitions_and_dependencies() {
     // fake /dev (none here: it gets none either; the VM test reads a real
     // controller's).
     assert_eq!(
-        f.roots().device_node("/dev/nvme0n1"),
+        device_node(&f.roots(), "/dev/nvme0n1"),
         f.path("dev").join("nvme0n1")
     );
     for disk in &disks {
@@ -359,14 +360,13 @@ fn disks_lists_disks_partitions_and_dependencies() {
 #[test]
 fn disks_without_sysfs_fails_as_qemu() {
     let f = Fake::new();
-    let roots = SysRoots {
+    let roots = SystemRoots {
         sys: f.path("nosys"),
-        udev_data: f.path("udev"),
-        dev: f.path("dev"),
+        ..f.roots()
     };
     let e = get_disks(&roots).unwrap_err();
     assert_eq!(
-        e.0,
+        e.to_string(),
         format!(
             "Can't open directory \"{}\": No such file or directory",
             f.path("nosys/block").display()
@@ -449,32 +449,29 @@ fn fsinfo_falls_back_to_mtab() {
     );
     let e = get_fsinfo(&f.roots(), &f.path("none"), &f.path("none")).unwrap_err();
     assert_eq!(
-        e.0,
+        e.to_string(),
         format!("failed to open mtab file: '{}'", f.path("none").display())
     );
 }
 
 #[test]
-fn scanning_like_sscanf() {
+fn names_and_paths() {
     assert_eq!(
-        scan_pci_function("0000:00:1f.2/ata1"),
-        Some(([0, 0, 0x1f, 2], 12))
+        scsi_target("/devices/x/host2/target2:0:0/2:0:0:3/block/sda").map(|a| a.lun),
+        Some(3)
     );
-    assert_eq!(scan_pci_function("0000:00:1f"), None);
-    assert_eq!(scan_target("2:0:0/2:0:0:3/block"), Some([0, 0, 3]));
-    assert_eq!(scan_target("2:0:0/2:0:0"), None);
+    assert_eq!(scsi_target("/devices/x/target2:0:0"), None);
     assert!(is_partition_name("nvme0n1", "nvme0n1p1"));
     assert!(is_partition_name("vda", "vda12"));
     assert!(!is_partition_name("vda", "vdaX"));
     assert!(!is_partition_name("vda", "vdap"));
     assert_eq!(basename("/a/b/"), "b");
-    assert_eq!(decode_mtab_field("a\\040b\\134c\\9"), "a b\\c\\9");
 }
 
 #[test]
 fn real_machine_root_is_found() {
     // Whatever this machine's root is backed by, the walk must not fail.
     let mountinfo = Path::new("/proc/self/mountinfo");
-    get_fsinfo(&SysRoots::default(), mountinfo, Path::new(MTAB)).unwrap();
-    get_disks(&SysRoots::default()).unwrap();
+    get_fsinfo(&SystemRoots::default(), mountinfo, Path::new("/proc/self/mounts")).unwrap();
+    get_disks(&SystemRoots::default()).unwrap();
 }

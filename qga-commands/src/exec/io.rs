@@ -69,7 +69,7 @@ impl Shared {
             0,
             rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
         )
-        .map_err(|e| CommandError::errno("guest-exec: cannot create an eventfd", e))?;
+        .map_err(CommandError::ExecEventfd)?;
         let fd = Arc::new(fd);
         let shared = Arc::downgrade(self);
         let thread_fd = Arc::clone(&fd);
@@ -77,7 +77,7 @@ impl Shared {
             .name("qga-exec".into())
             .stack_size(256 * 1024)
             .spawn(move || serve(&shared, &thread_fd))
-            .map_err(|e| CommandError::io("guest-exec: cannot start its I/O thread", &e))?;
+            .map_err(|e| CommandError::ExecThread(e.into()))?;
         *waker = Some(fd);
         Ok(())
     }

@@ -15,7 +15,7 @@
 //!   standard output and error share one pipe.
 //! * `env`, when given, is the child's whole environment exactly as listed
 //!   (order, repeated names and entries without `=` included: the child is
-//!   started with `execve(2)` directly, see `sys::exec_image`); without it
+//!   started with `execve(2)` directly, see `qga_sys::process::exec_image`); without it
 //!   the child inherits the agent's, less the agent's own `QGA_*` and
 //!   `LISTEN_*` variables (see `run::spawn_retrying`).
 //! * The child starts with `SIGPIPE` at its default action and an empty
@@ -40,8 +40,32 @@ use std::process::{Child, Command, Stdio};
 use qga_protocol::schema::GuestExecCaptureOutputMode;
 use rustix::io::Errno;
 
-use crate::c_string::{system_bytes, system_os_str};
-use crate::sys::{io_strerror, ExecImage};
+use qga_sys::mutf8::{system_bytes, system_os_str};
+use qga_sys::process::{exec_image, ExecImage};
+
+use crate::error::Cause;
+
+/// Why a process could not be started, as GLib tells it (the texts are in
+/// `CommandError::Spawn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SpawnError {
+    /// Out of processes or memory: `Failed to fork (REASON)`.
+    Fork(Cause),
+    /// Out of descriptors: `Failed to redirect output or input of child
+    /// process (REASON)`.
+    Redirect(Cause),
+    /// The program could not be run: `Failed to execute child process
+    /// “PATH” (REASON)`.
+    Exec {
+        /// The program, as the host named it.
+        path: String,
+        /// Why.
+        cause: Cause,
+    },
+    /// A pipe could not be made: `Failed to create pipe for communicating
+    /// with child process (REASON)`.
+    Pipe(Errno),
+}
 
 /// Search path when neither `env` nor the agent has a `PATH`.
 const DEFAULT_SEARCH_PATH: &[u8] = b"/bin:/usr/bin:.";
@@ -142,7 +166,7 @@ fn attempt(
     command.arg0(argv0).args(args);
     if let Some(env) = env {
         let argv: Vec<&OsStr> = std::iter::once(argv0).chain(args.iter().copied()).collect();
-        crate::sys::exec_image(&mut command, ExecImage::new(program, &argv, env)?);
+        exec_image(&mut command, ExecImage::new(program, &argv, env)?);
     }
     let redirect = |fd: Option<OwnedFd>| fd.map_or_else(Stdio::null, Stdio::from);
     command
@@ -152,46 +176,34 @@ fn attempt(
     crate::run::spawn_retrying(&mut command)
 }
 
-/// Why a process could not be started: GLib's message.
-fn spawn_error(path: &OsStr, error: &io::Error) -> String {
-    let reason = io_strerror(error);
+/// Why a process could not be started, as GLib classes the failure.
+fn spawn_error(path: &str, error: &io::Error) -> SpawnError {
     let errno = error.raw_os_error();
-    if [Errno::AGAIN, Errno::NOMEM, Errno::NOSYS]
-        .iter()
-        .any(|e| Some(e.raw_os_error()) == errno)
-    {
-        return format!("Failed to fork ({reason})");
+    let among = |errnos: &[Errno]| errnos.iter().any(|e| Some(e.raw_os_error()) == errno);
+    if among(&[Errno::AGAIN, Errno::NOMEM, Errno::NOSYS]) {
+        SpawnError::Fork(error.into())
+    } else if among(&[Errno::MFILE, Errno::NFILE]) {
+        SpawnError::Redirect(error.into())
+    } else {
+        SpawnError::Exec {
+            path: path.to_string(),
+            cause: error.into(),
+        }
     }
-    if [Errno::MFILE, Errno::NFILE]
-        .iter()
-        .any(|e| Some(e.raw_os_error()) == errno)
-    {
-        return format!("Failed to redirect output or input of child process ({reason})");
-    }
-    format!(
-        "Failed to execute child process \u{201C}{}\u{201D} ({reason})",
-        qapi_core::echo(&path.to_string_lossy())
-    )
-}
-
-fn pipe_error(error: Errno) -> String {
-    format!(
-        "Failed to create pipe for communicating with child process ({})",
-        crate::sys::strerror(error)
-    )
 }
 
 /// A pipe: (agent's end, child's end), both close-on-exec; the agent's end
 /// non-blocking. `child_reads` says which end the child gets.
-fn pipe(child_reads: bool) -> Result<(OwnedFd, OwnedFd), String> {
-    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(pipe_error)?;
+fn pipe(child_reads: bool) -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    let (read, write) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(SpawnError::Pipe)?;
     let (ours, theirs) = if child_reads { (write, read) } else { (read, write) };
-    rustix::io::ioctl_fionbio(&ours, true).map_err(pipe_error)?;
+    rustix::io::ioctl_fionbio(&ours, true).map_err(SpawnError::Pipe)?;
     Ok((ours, theirs))
 }
 
-/// Starts the process; the error is GLib's message for the failure.
-pub(super) fn spawn(request: &Request<'_>) -> Result<Spawned, String> {
+/// Starts the process.
+pub(super) fn spawn(request: &Request<'_>) -> Result<Spawned, SpawnError> {
     use GuestExecCaptureOutputMode as Mode;
     let path = system_os_str(request.path);
     let path: &OsStr = path.as_ref();
@@ -199,7 +211,7 @@ pub(super) fn spawn(request: &Request<'_>) -> Result<Spawned, String> {
         true => pipe(true).map(|(o, t)| (Some(o), Some(t)))?,
         false => (None, None),
     };
-    let capture = |wanted: bool| -> Result<(Option<OwnedFd>, Option<OwnedFd>), String> {
+    let capture = |wanted: bool| -> Result<(Option<OwnedFd>, Option<OwnedFd>), SpawnError> {
         if wanted {
             pipe(false).map(|(o, t)| (Some(o), Some(t)))
         } else {
@@ -212,9 +224,8 @@ pub(super) fn spawn(request: &Request<'_>) -> Result<Spawned, String> {
     ))?;
     let (stderr, child_stderr) = capture(matches!(request.mode, Mode::Stderr | Mode::Separated))?;
     let child_stderr = match request.mode {
-        Mode::Merged => {
-            dup(&child_stdout).map_err(|e| pipe_error(Errno::from_io_error(&e).unwrap_or(Errno::MFILE)))?
-        }
+        Mode::Merged => dup(&child_stdout)
+            .map_err(|e| SpawnError::Pipe(Errno::from_io_error(&e).unwrap_or(Errno::MFILE)))?,
         _ => child_stderr,
     };
     let ends = ChildEnds {
@@ -264,7 +275,7 @@ pub(super) fn spawn(request: &Request<'_>) -> Result<Spawned, String> {
     }
     // The child's ends close here, so only the child holds them.
     drop(ends);
-    let child = result.map_err(|e| spawn_error(OsStr::new(request.path), &e))?;
+    let child = result.map_err(|e| spawn_error(request.path, &e))?;
     Ok(Spawned {
         child,
         stdin,
@@ -322,14 +333,15 @@ mod tests {
     #[test]
     fn errors_read_as_glib_words_them() {
         let fail = |path: &str, env: Option<Vec<String>>| {
-            spawn(&Request {
+            let error = spawn(&Request {
                 path,
                 args: &[],
                 env: env.as_deref(),
                 stdin: false,
                 mode: GuestExecCaptureOutputMode::None,
             })
-            .unwrap_err()
+            .unwrap_err();
+            crate::error::CommandError::Spawn(error).to_string()
         };
         assert_eq!(
             fail("/bin/invalid-cmd42", None),
@@ -384,7 +396,7 @@ mod tests {
         // Only a file that cannot run: EACCES wins over ENOENT.
         let env = vec![format!("PATH={}:/nonexistent", a.display())];
         assert_eq!(
-            run("prog", &env).unwrap_err(),
+            crate::error::CommandError::Spawn(run("prog", &env).unwrap_err()).to_string(),
             "Failed to execute child process \u{201C}prog\u{201D} (Permission denied)"
         );
     }
